@@ -1,0 +1,28 @@
+//! Cartwright's NATS JetStream side, shared by the ingress and the workers.
+//!
+//! # Layout
+//! - [`topology`]: the task stream and the partition consumers, created or updated idempotently.
+//! - [`publish`]: publishing a task envelope with `Nats-Msg-Id` and awaiting the server's PubAck.
+
+pub mod publish;
+pub mod topology;
+
+pub use publish::publish_task;
+pub use topology::{ensure_consumers, ensure_stream, Topology};
+
+/// What can go wrong talking to JetStream.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("could not create or update the task stream: {0}")]
+    Stream(#[from] async_nats::jetstream::context::CreateStreamError),
+    #[error("could not read the task stream: {0}")]
+    GetStream(#[from] async_nats::jetstream::context::GetStreamError),
+    #[error("could not create or update consumer: {0}")]
+    Consumer(#[from] async_nats::jetstream::stream::ConsumerError),
+    #[error("publish failed: {0}")]
+    Publish(#[from] async_nats::jetstream::context::PublishError),
+    #[error("publish was not acknowledged within {0:?}")]
+    PublishTimeout(std::time::Duration),
+    #[error("could not encode the envelope: {0}")]
+    Encode(#[from] serde_json::Error),
+}

@@ -1,0 +1,74 @@
+//! The task stream and its partition consumers.
+//!
+//! One stream holds every accepted task on `cartwright.tasks.<partition>`. Each partition has
+//! one durable pull consumer that every worker pulls from; a worker keeps a FIFO per
+//! conversation, and PostgreSQL's sequence fence is the final arbiter of order (see README,
+//! "Partitions and concurrency").
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+use schemas::queue::{partition_consumer, task_subject, TASK_STREAM, TASK_SUBJECT_PREFIX};
+
+use crate::Error;
+
+/// The deployment's queue settings.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// Fixed partition count; changing it moves conversations between partitions.
+    pub partitions: u32,
+    /// Stream replicas: 1 on a single server, 3 in production.
+    pub replicas: usize,
+    /// How long JetStream remembers a Nats-Msg-Id to drop a duplicate publish.
+    pub duplicate_window: Duration,
+    /// How long a delivered message may go unacknowledged before it is redelivered.
+    pub ack_wait: Duration,
+    /// How many messages of one partition may be in flight at once, across all workers.
+    pub max_ack_pending: i64,
+}
+
+/// Creates the task stream, or updates it to this configuration.
+///
+/// Retention is work-queue (a message is deleted once acked: the database holds the record);
+/// storage is file. Durability of acknowledged publishes also depends on the server's
+/// `sync_interval` (see deploy/nats-server.conf).
+pub async fn ensure_stream(js: &jetstream::Context, topology: &Topology) -> Result<(), Error> {
+    js.create_or_update_stream(stream::Config {
+        name: TASK_STREAM.to_owned(),
+        subjects: vec![format!("{TASK_SUBJECT_PREFIX}.*")],
+        retention: stream::RetentionPolicy::WorkQueue,
+        storage: stream::StorageType::File,
+        num_replicas: topology.replicas,
+        duplicate_window: topology.duplicate_window,
+        max_consumers: (topology.partitions as i32).saturating_mul(2),
+        discard: stream::DiscardPolicy::Old,
+        ..Default::default()
+    })
+    .await?;
+    Ok(())
+}
+
+/// Creates or updates one durable pull consumer per partition.
+pub async fn ensure_consumers(js: &jetstream::Context, topology: &Topology) -> Result<(), Error> {
+    let stream = js.get_stream(TASK_STREAM).await?;
+    for partition in 0..topology.partitions {
+        stream.create_consumer(consumer_config(partition, topology)).await?;
+    }
+    Ok(())
+}
+
+/// The consumer of one partition.
+pub fn consumer_config(partition: u32, topology: &Topology) -> consumer::pull::Config {
+    consumer::pull::Config {
+        durable_name: Some(partition_consumer(partition)),
+        filter_subject: task_subject(partition),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: topology.ack_wait,
+        // Redelivery is never given up: a turn that fails for good is committed as a failed
+        // task, so only infrastructure faults come back, and those must not lose the task.
+        max_deliver: -1,
+        max_ack_pending: topology.max_ack_pending,
+        deliver_policy: consumer::DeliverPolicy::All,
+        ..Default::default()
+    }
+}

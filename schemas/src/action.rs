@@ -1,0 +1,495 @@
+//! The commerce actions a message can carry, and their validation.
+//!
+//! A message runs an action directly, with no LLM, when it has a DataPart
+//! `{"action": "<name>", ...parameters}` or a text part whose whole text is such a JSON object
+//! (the UCP sample's chat client sends those). Any other text is a chat turn for the agent.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::a2a::{Message, Part};
+use crate::ucp::{PostalAddress, PAYMENT_DATA_KEYS, RISK_SIGNALS_KEY};
+
+/// The largest quantity one line may hold.
+pub const MAX_QUANTITY: i64 = 10_000;
+/// The longest free-text field (query, names, address lines) accepted, in bytes.
+pub const MAX_FIELD_LEN: usize = 512;
+/// The longest chat text accepted, in bytes.
+pub const MAX_TEXT_LEN: usize = 16 * 1024;
+
+/// What one turn asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "turn", rename_all = "snake_case")]
+pub enum Turn {
+    /// A deterministic commerce action.
+    Action { action: Action },
+    /// Free text for the agent.
+    Chat { text: String },
+}
+
+/// A commerce action with its validated parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    SearchShoppingCatalog { query: String },
+    AddToCheckout { product_id: String, quantity: i64 },
+    RemoveFromCheckout { product_id: String },
+    /// Sets a line's quantity; 0 removes the line.
+    UpdateCheckout { product_id: String, quantity: i64 },
+    GetCheckout,
+    StartPayment,
+    /// Sets buyer and shipping address, then runs `start_payment`.
+    UpdateCustomerDetails(CustomerDetails),
+    CompleteCheckout { instrument: PaymentInstrument, risk_signals: Option<Value> },
+    CancelCheckout,
+}
+
+impl Action {
+    /// The action's wire name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::SearchShoppingCatalog { .. } => "search_shopping_catalog",
+            Action::AddToCheckout { .. } => "add_to_checkout",
+            Action::RemoveFromCheckout { .. } => "remove_from_checkout",
+            Action::UpdateCheckout { .. } => "update_checkout",
+            Action::GetCheckout => "get_checkout",
+            Action::StartPayment => "start_payment",
+            Action::UpdateCustomerDetails(_) => "update_customer_details",
+            Action::CompleteCheckout { .. } => "complete_checkout",
+            Action::CancelCheckout => "cancel_checkout",
+        }
+    }
+
+    /// The product this action names, which must exist in the catalog.
+    pub fn product_id(&self) -> Option<&str> {
+        match self {
+            Action::AddToCheckout { product_id, .. }
+            | Action::RemoveFromCheckout { product_id }
+            | Action::UpdateCheckout { product_id, .. } => Some(product_id),
+            _ => None,
+        }
+    }
+}
+
+/// Every action name, for error messages and the agent's help text.
+pub const ACTION_NAMES: [&str; 9] = [
+    "search_shopping_catalog",
+    "add_to_checkout",
+    "remove_from_checkout",
+    "update_checkout",
+    "get_checkout",
+    "start_payment",
+    "update_customer_details",
+    "complete_checkout",
+    "cancel_checkout",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerDetails {
+    pub first_name: String,
+    pub last_name: String,
+    pub street_address: String,
+    #[serde(default)]
+    pub extended_address: Option<String>,
+    pub address_locality: String,
+    pub address_region: String,
+    pub postal_code: String,
+    #[serde(default = "default_country")]
+    pub address_country: String,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+fn default_country() -> String {
+    "US".to_owned()
+}
+
+impl CustomerDetails {
+    pub fn address(&self) -> PostalAddress {
+        PostalAddress {
+            street_address: self.street_address.clone(),
+            extended_address: self.extended_address.clone(),
+            address_locality: self.address_locality.clone(),
+            address_region: self.address_region.clone(),
+            postal_code: self.postal_code.clone(),
+            address_country: self.address_country.clone(),
+        }
+    }
+
+    fn fields(&self) -> [(&'static str, Option<&str>); 9] {
+        [
+            ("first_name", Some(&self.first_name)),
+            ("last_name", Some(&self.last_name)),
+            ("street_address", Some(&self.street_address)),
+            ("extended_address", self.extended_address.as_deref()),
+            ("address_locality", Some(&self.address_locality)),
+            ("address_region", Some(&self.address_region)),
+            ("postal_code", Some(&self.postal_code)),
+            ("address_country", Some(&self.address_country)),
+            ("email", self.email.as_deref()),
+        ]
+    }
+}
+
+/// A payment instrument as the client sends it at completion. The `credential` is secret: it
+/// is never logged, never stored in task history and never returned.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentInstrument {
+    pub id: String,
+    pub handler_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub brand: Option<String>,
+    #[serde(default)]
+    pub last_digits: Option<String>,
+    #[serde(default)]
+    pub credential: Option<Value>,
+}
+
+impl std::fmt::Debug for PaymentInstrument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaymentInstrument")
+            .field("id", &self.id)
+            .field("handler_id", &self.handler_id)
+            .field("kind", &self.kind)
+            .field("brand", &self.brand)
+            .field("last_digits", &self.last_digits)
+            .field("credential", &self.credential.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+/// Why a message does not make a valid turn. Each renders as JSON-RPC -32602.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActionError {
+    #[error("the message has no text and no action")]
+    Empty,
+    #[error("unknown action {0:?}; known actions: {list}", list = ACTION_NAMES.join(", "))]
+    UnknownAction(String),
+    #[error("\"action\" must be a string")]
+    ActionNotString,
+    #[error("invalid parameters for {action}: {reason}")]
+    Params { action: &'static str, reason: String },
+    #[error("quantity must be between {min} and {MAX_QUANTITY}, got {got}")]
+    Quantity { min: i64, got: i64 },
+    #[error("{field} must not be empty")]
+    EmptyField { field: &'static str },
+    #[error("{field} is longer than {MAX_FIELD_LEN} bytes")]
+    FieldTooLong { field: &'static str },
+    #[error("text is longer than {MAX_TEXT_LEN} bytes")]
+    TextTooLong,
+    #[error("complete_checkout needs a payment instrument in a DataPart keyed a2a.ucp.checkout.payment_data")]
+    MissingPayment,
+    #[error("invalid payment instrument: {0}")]
+    Payment(String),
+}
+
+/// Reads the turn a user message asks for.
+pub fn parse_turn(message: &Message) -> Result<Turn, ActionError> {
+    for part in &message.parts {
+        let object = match part {
+            Part::Data { data, .. } if data.contains_key("action") => Some(data.clone()),
+            Part::Text { text, .. } => action_object_in_text(text),
+            _ => None,
+        };
+        if let Some(object) = object {
+            let action = parse_action(object, message)?;
+            return Ok(Turn::Action { action });
+        }
+    }
+    let text: Vec<&str> = message
+        .parts
+        .iter()
+        .filter_map(|part| match part {
+            Part::Text { text, .. } if !text.trim().is_empty() => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    if text.is_empty() {
+        return Err(ActionError::Empty);
+    }
+    let text = text.join("\n");
+    if text.len() > MAX_TEXT_LEN {
+        return Err(ActionError::TextTooLong);
+    }
+    Ok(Turn::Chat { text })
+}
+
+fn action_object_in_text(text: &str) -> Option<Map<String, Value>> {
+    let trimmed = text.trim();
+    if !trimmed.starts_with('{') {
+        return None;
+    }
+    match serde_json::from_str::<Value>(trimmed) {
+        Ok(Value::Object(map)) if map.contains_key("action") => Some(map),
+        _ => None,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueryParams {
+    query: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProductQuantity {
+    product_id: String,
+    #[serde(default, deserialize_with = "whole_number")]
+    quantity: Option<i64>,
+}
+
+/// Accepts `2` and `2.0`: protobuf-based clients (a2a-sdk 1.x) send every number as a double.
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error;
+    let number = serde_json::Number::deserialize(deserializer)?;
+    if let Some(n) = number.as_i64() {
+        return Ok(Some(n));
+    }
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(f as i64)),
+        _ => Err(D::Error::custom(format!("expected a whole number, got {number}"))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProductOnly {
+    product_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoParams {}
+
+fn params<T: DeserializeOwned>(action: &'static str, map: Map<String, Value>) -> Result<T, ActionError> {
+    serde_json::from_value(Value::Object(map))
+        .map_err(|e| ActionError::Params { action, reason: e.to_string() })
+}
+
+fn parse_action(mut map: Map<String, Value>, message: &Message) -> Result<Action, ActionError> {
+    let name = match map.remove("action") {
+        Some(Value::String(name)) => name,
+        _ => return Err(ActionError::ActionNotString),
+    };
+    let action = match name.as_str() {
+        "search_shopping_catalog" => {
+            let p: QueryParams = params("search_shopping_catalog", map)?;
+            check_field("query", &p.query)?;
+            Action::SearchShoppingCatalog { query: p.query }
+        }
+        "add_to_checkout" => {
+            let p: ProductQuantity = params("add_to_checkout", map)?;
+            check_field("product_id", &p.product_id)?;
+            let quantity = p.quantity.unwrap_or(1);
+            check_quantity(1, quantity)?;
+            Action::AddToCheckout { product_id: p.product_id, quantity }
+        }
+        "remove_from_checkout" => {
+            let p: ProductOnly = params("remove_from_checkout", map)?;
+            check_field("product_id", &p.product_id)?;
+            Action::RemoveFromCheckout { product_id: p.product_id }
+        }
+        "update_checkout" => {
+            let p: ProductQuantity = params("update_checkout", map)?;
+            check_field("product_id", &p.product_id)?;
+            let quantity = p.quantity.ok_or_else(|| ActionError::Params {
+                action: "update_checkout",
+                reason: "missing field `quantity`".into(),
+            })?;
+            check_quantity(0, quantity)?;
+            Action::UpdateCheckout { product_id: p.product_id, quantity }
+        }
+        "get_checkout" => {
+            params::<NoParams>("get_checkout", map)?;
+            Action::GetCheckout
+        }
+        "start_payment" => {
+            params::<NoParams>("start_payment", map)?;
+            Action::StartPayment
+        }
+        "update_customer_details" => {
+            let details: CustomerDetails = params("update_customer_details", map)?;
+            for (field, value) in details.fields() {
+                match value {
+                    Some(value) => check_field(field, value)?,
+                    None => {}
+                }
+            }
+            Action::UpdateCustomerDetails(details)
+        }
+        "complete_checkout" => {
+            params::<NoParams>("complete_checkout", map)?;
+            let instrument = payment_instrument(message)?;
+            let risk_signals = data_part(message, RISK_SIGNALS_KEY).cloned();
+            Action::CompleteCheckout { instrument, risk_signals }
+        }
+        "cancel_checkout" => {
+            params::<NoParams>("cancel_checkout", map)?;
+            Action::CancelCheckout
+        }
+        _ => return Err(ActionError::UnknownAction(truncate(&name, 64))),
+    };
+    Ok(action)
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+fn check_field(field: &'static str, value: &str) -> Result<(), ActionError> {
+    if value.trim().is_empty() {
+        return Err(ActionError::EmptyField { field });
+    }
+    if value.len() > MAX_FIELD_LEN {
+        return Err(ActionError::FieldTooLong { field });
+    }
+    Ok(())
+}
+
+fn check_quantity(min: i64, got: i64) -> Result<(), ActionError> {
+    if got < min || got > MAX_QUANTITY {
+        return Err(ActionError::Quantity { min, got });
+    }
+    Ok(())
+}
+
+fn data_part<'a>(message: &'a Message, key: &str) -> Option<&'a Value> {
+    message.parts.iter().find_map(|part| match part {
+        Part::Data { data, .. } => data.get(key),
+        _ => None,
+    })
+}
+
+fn payment_instrument(message: &Message) -> Result<PaymentInstrument, ActionError> {
+    let value = PAYMENT_DATA_KEYS
+        .iter()
+        .find_map(|key| data_part(message, key))
+        .ok_or(ActionError::MissingPayment)?;
+    // The newer `a2a.ucp.checkout.payment` key carries a payment object with instruments.
+    let value = match value.get("instruments").and_then(Value::as_array) {
+        Some(instruments) => {
+            let selected = value.get("selected_instrument_id").and_then(Value::as_str);
+            instruments
+                .iter()
+                .find(|i| selected.is_some() && i.get("id").and_then(Value::as_str) == selected)
+                .or_else(|| instruments.first())
+                .ok_or(ActionError::MissingPayment)?
+        }
+        None => value,
+    };
+    let instrument: PaymentInstrument = serde_json::from_value(value.clone())
+        .map_err(|e| ActionError::Payment(crate::redact::describe_serde_error(&e)))?;
+    check_field("payment.id", &instrument.id)?;
+    check_field("payment.handler_id", &instrument.handler_id)?;
+    Ok(instrument)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::a2a::{MessageKind, Role};
+    use serde_json::json;
+
+    fn message(parts: Vec<Part>) -> Message {
+        Message {
+            kind: MessageKind::Message,
+            message_id: "m".into(),
+            role: Role::User,
+            parts,
+            context_id: None,
+            task_id: None,
+            reference_task_ids: None,
+            extensions: None,
+            metadata: None,
+        }
+    }
+
+    fn data(value: Value) -> Part {
+        Part::data(value.as_object().unwrap().clone())
+    }
+
+    #[test]
+    fn data_part_action_is_parsed() {
+        let m = message(vec![data(json!({"action":"add_to_checkout","product_id":"BISC-001","quantity":2}))]);
+        assert_eq!(
+            parse_turn(&m).unwrap(),
+            Turn::Action { action: Action::AddToCheckout { product_id: "BISC-001".into(), quantity: 2 } }
+        );
+    }
+
+    #[test]
+    fn text_holding_a_json_action_is_an_action() {
+        let m = message(vec![Part::text(r#" {"action":"get_checkout"} "#)]);
+        assert_eq!(parse_turn(&m).unwrap(), Turn::Action { action: Action::GetCheckout });
+    }
+
+    #[test]
+    fn plain_text_is_chat() {
+        let m = message(vec![Part::text("show me cookies")]);
+        assert_eq!(parse_turn(&m).unwrap(), Turn::Chat { text: "show me cookies".into() });
+    }
+
+    #[test]
+    fn quantities_out_of_range_are_refused() {
+        for (action, q, min) in [("add_to_checkout", 0, 1), ("add_to_checkout", -1, 1), ("update_checkout", -3, 0), ("update_checkout", 10_001, 0)] {
+            let m = message(vec![data(json!({"action":action,"product_id":"X","quantity":q}))]);
+            assert_eq!(parse_turn(&m), Err(ActionError::Quantity { min, got: q }), "{action} {q}");
+        }
+        let m = message(vec![data(json!({"action":"update_checkout","product_id":"X","quantity":0}))]);
+        assert!(parse_turn(&m).is_ok(), "update_checkout to 0 removes the line");
+    }
+
+    #[test]
+    fn whole_floats_are_quantities_and_fractions_are_not() {
+        let m = message(vec![data(json!({"action":"add_to_checkout","product_id":"X","quantity":2.0}))]);
+        assert_eq!(
+            parse_turn(&m).unwrap(),
+            Turn::Action { action: Action::AddToCheckout { product_id: "X".into(), quantity: 2 } }
+        );
+        let m = message(vec![data(json!({"action":"add_to_checkout","product_id":"X","quantity":1.5}))]);
+        assert!(matches!(parse_turn(&m), Err(ActionError::Params { .. })));
+    }
+
+    #[test]
+    fn wrong_types_and_unknown_fields_are_refused() {
+        let m = message(vec![data(json!({"action":"add_to_checkout","product_id":"X","quantity":"2"}))]);
+        assert!(matches!(parse_turn(&m), Err(ActionError::Params { .. })));
+        let m = message(vec![data(json!({"action":"add_to_checkout","product_id":"X","qty":2}))]);
+        assert!(matches!(parse_turn(&m), Err(ActionError::Params { .. })));
+        let m = message(vec![data(json!({"action":"fly_to_moon"}))]);
+        assert!(matches!(parse_turn(&m), Err(ActionError::UnknownAction(_))));
+        let m = message(vec![data(json!({"action":7}))]);
+        assert_eq!(parse_turn(&m), Err(ActionError::ActionNotString));
+    }
+
+    #[test]
+    fn completion_needs_a_payment_instrument() {
+        let m = message(vec![data(json!({"action":"complete_checkout"}))]);
+        assert_eq!(parse_turn(&m), Err(ActionError::MissingPayment));
+        let m = message(vec![
+            data(json!({"action":"complete_checkout"})),
+            data(json!({"a2a.ucp.checkout.payment_data": {"id":"i1","handler_id":"h","type":"card",
+                "credential":{"type":"token","token":"tok_secret"}}})),
+        ]);
+        let Turn::Action { action: Action::CompleteCheckout { instrument, .. } } = parse_turn(&m).unwrap() else {
+            panic!("expected completion");
+        };
+        assert!(!format!("{instrument:?}").contains("tok_secret"));
+    }
+
+    #[test]
+    fn bad_payment_errors_do_not_echo_the_credential() {
+        let m = message(vec![
+            data(json!({"action":"complete_checkout"})),
+            data(json!({"a2a.ucp.checkout.payment_data": {"id":"i1","type":"card",
+                "credential":{"type":"token","token":"tok_secret"}}})),
+        ]);
+        let err = parse_turn(&m).unwrap_err().to_string();
+        assert!(!err.contains("tok_secret"), "{err}");
+    }
+}

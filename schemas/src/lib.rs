@@ -1,0 +1,21 @@
+//! Cartwright's wire and queue types. Nothing here does I/O: the ingress and the workers turn
+//! bytes into these types and back, and the store persists them.
+//!
+//! # Layout
+//! - [`a2a`]: A2A protocol 0.3 JSON-RPC objects (Message, Part, Task) and error codes.
+//! - [`ucp`]: UCP 2026-01-11 checkout documents, money in integer minor units.
+//! - [`action`]: the commerce actions a message can carry, parsed and validated.
+//! - [`queue`]: the JetStream envelope, subjects, partition function and topology names.
+//! - [`state`]: task states, how each is entered and left.
+//! - [`redact`]: removes payment credentials from JSON before it is stored or logged.
+
+pub mod a2a;
+pub mod action;
+pub mod queue;
+pub mod redact;
+pub mod state;
+pub mod ucp;
+
+pub use action::{Action, ActionError};
+pub use queue::{partition_of, TaskEnvelope};
+pub use state::TaskState;

@@ -1,0 +1,52 @@
+//! Payment credentials must never be stored in task history, logged or returned. These helpers
+//! scrub them from JSON before it leaves the code that needs them.
+
+use serde_json::Value;
+
+/// What a scrubbed secret is replaced with.
+pub const REDACTED: &str = "[redacted]";
+
+/// Keys whose values are secret wherever they appear.
+const SECRET_KEYS: [&str; 4] = ["credential", "token", "card_number", "cvc"];
+
+/// Replaces every secret value inside `value`, at any depth.
+pub fn redact_secrets(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map.iter_mut() {
+                if SECRET_KEYS.contains(&key.as_str()) {
+                    *inner = Value::String(REDACTED.to_owned());
+                } else {
+                    redact_secrets(inner);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_secrets),
+        _ => {}
+    }
+}
+
+/// A serde error described without the offending value, which may be a secret.
+pub fn describe_serde_error(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    if text.starts_with("missing field") || text.starts_with("unknown field") {
+        text.split(" at line").next().unwrap_or_default().to_owned()
+    } else {
+        "a field has the wrong type".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn secrets_are_scrubbed_at_any_depth() {
+        let mut v = json!({"parts":[{"data":{"a2a.ucp.checkout.payment_data":
+            {"id":"i","credential":{"type":"token","token":"tok_live_1"}}}}]});
+        redact_secrets(&mut v);
+        assert!(!v.to_string().contains("tok_live_1"));
+        assert_eq!(v["parts"][0]["data"]["a2a.ucp.checkout.payment_data"]["id"], "i");
+    }
+}

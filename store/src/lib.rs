@@ -1,0 +1,70 @@
+//! Cartwright's PostgreSQL store, shared by the ingress and the workers.
+//!
+//! Each state change is one named function holding one statement, guarded by the state it
+//! expects. Functions that belong to a worker's turn take `&mut PgConnection` so the caller owns
+//! the transaction: the dedup record, the effects and the task result commit together or not at
+//! all.
+//!
+//! # Layout
+//! - [`db`]: connecting, creating the database, migrations and their currency check.
+//! - [`tasks`]: accepting tasks (idempotent on `(principal, messageId)`), reading, finishing, cancelling.
+//! - [`contexts`]: conversation sequence numbers: assigned at acceptance, fenced at apply.
+//! - [`dedup`]: processed JetStream message ids.
+//! - [`checkouts`]: the open checkout of a conversation, version-checked writes.
+//! - [`catalog`]: products, seed loading and keyword search.
+//! - [`orders`]: orders placed by completed checkouts.
+//! - [`notify`]: task-change notifications (LISTEN/NOTIFY) a blocking request awaits.
+
+pub mod catalog;
+pub mod checkouts;
+pub mod contexts;
+pub mod db;
+pub mod dedup;
+pub mod notify;
+pub mod orders;
+pub mod tasks;
+
+pub use db::{connect, ensure_database, migrate, migrations_current, MIGRATOR};
+pub use sqlx::{PgConnection, PgPool};
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored document is malformed: {0}")]
+    Document(#[from] serde_json::Error),
+    #[error("checkout {0} changed underneath this transaction")]
+    CheckoutVersionConflict(uuid::Uuid),
+    #[error("catalog seed is invalid: {0}")]
+    Seed(String),
+}
+
+impl Error {
+    /// True when the error says the database could not be reached or the connection broke,
+    /// as opposed to a statement that failed on its own.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Error::Database(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::Protocol(_)
+            )
+        ) || matches!(self, Error::Database(sqlx::Error::Database(e)) if e.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The name of a violated constraint, if the error is a constraint violation.
+pub(crate) fn violated_constraint(error: &sqlx::Error) -> Option<&str> {
+    match error {
+        sqlx::Error::Database(e) => e.constraint(),
+        _ => None,
+    }
+}

@@ -1,0 +1,121 @@
+//! Task-change notifications. A worker's transaction calls [`task_changed`]; PostgreSQL delivers
+//! the notification only when that transaction commits. The ingress runs one [`TaskWatcher`]
+//! that listens and wakes the requests waiting on that task, so a blocking `message/send`
+//! awaits an event instead of polling.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::Result;
+
+/// The LISTEN/NOTIFY channel; the payload is the task id.
+pub const CHANNEL: &str = "cartwright_task_changed";
+
+/// How long the watcher waits before listening again after its connection failed.
+const RELISTEN_DELAY: Duration = Duration::from_millis(500);
+
+/// Announces, on commit of the caller's transaction, that task `id` changed.
+pub async fn task_changed(conn: &mut PgConnection, id: Uuid) -> Result<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(id.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+type Waiters = Mutex<HashMap<Uuid, Arc<Notify>>>;
+
+/// Wakes requests waiting on a task when a notification for it arrives.
+#[derive(Default)]
+pub struct TaskWatcher {
+    waiters: Waiters,
+}
+
+impl TaskWatcher {
+    /// Starts listening on `pool`'s server and returns the watcher. The listener task runs until
+    /// the process ends; when its connection drops it wakes every waiter (they re-read the task,
+    /// so no notification missed meanwhile can strand them) and listens again.
+    pub async fn start(pool: &PgPool) -> Result<Arc<TaskWatcher>> {
+        let mut listener = PgListener::connect_with(pool).await?;
+        listener.listen(CHANNEL).await?;
+        let watcher = Arc::new(TaskWatcher::default());
+        let weak = Arc::downgrade(&watcher);
+        tokio::spawn(async move {
+            loop {
+                let Some(watcher) = weak.upgrade() else { return };
+                match listener.try_recv().await {
+                    Ok(Some(notification)) => {
+                        if let Ok(id) = notification.payload().parse::<Uuid>() {
+                            watcher.wake(id);
+                        }
+                    }
+                    Ok(None) => watcher.wake_all(),
+                    Err(error) => {
+                        tracing::warn!(%error, "task notification listener failed; listening again");
+                        watcher.wake_all();
+                        drop(watcher);
+                        tokio::time::sleep(RELISTEN_DELAY).await;
+                    }
+                }
+            }
+        });
+        Ok(watcher)
+    }
+
+    /// Registers interest in task `id`. Create the subscription before reading the task's
+    /// state, then await [`Subscription::changed`]: no change between the two is missed.
+    pub fn subscribe(self: &Arc<Self>, id: Uuid) -> Subscription {
+        let notify = self.lock().entry(id).or_default().clone();
+        Subscription { id, notify, watcher: self.clone() }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<Notify>>> {
+        self.waiters.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn wake(&self, id: Uuid) {
+        if let Some(notify) = self.lock().get(&id) {
+            notify.notify_waiters();
+        }
+    }
+
+    fn wake_all(&self) {
+        for notify in self.lock().values() {
+            notify.notify_waiters();
+        }
+    }
+}
+
+/// Interest in one task's changes; dropping it unregisters.
+pub struct Subscription {
+    id: Uuid,
+    notify: Arc<Notify>,
+    watcher: Arc<TaskWatcher>,
+}
+
+impl Subscription {
+    /// A future that resolves at the next change of the task. Call it, then re-read the task,
+    /// then await it.
+    pub fn changed(&self) -> std::pin::Pin<Box<tokio::sync::futures::Notified<'_>>> {
+        let mut notified = Box::pin(self.notify.notified());
+        notified.as_mut().enable();
+        notified
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut waiters = self.watcher.lock();
+        // Two references remain when this is the last subscriber: the map's and ours.
+        if Arc::strong_count(&self.notify) <= 2 {
+            waiters.remove(&self.id);
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Tasks: accepted by the ingress, finished by a worker, read and cancelled by their owner.
+//! Every read and write is scoped to the principal that owns the task.
+
+use chrono::{DateTime, Utc};
+use schemas::TaskState;
+use serde_json::Value;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgPool, Row};
+use uuid::Uuid;
+
+use crate::{contexts, notify, violated_constraint, Error, Result};
+
+const COLUMNS: &str = "id, principal, context_id, seq, message_id, state::text AS state, request, capabilities, \
+                       reply, artifacts, created_at, updated_at, finished_at";
+
+/// A task as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRow {
+    pub id: Uuid,
+    pub principal: String,
+    pub context_id: String,
+    pub seq: i64,
+    pub message_id: String,
+    pub state: TaskState,
+    /// The user's message (credentials redacted).
+    pub request: Value,
+    /// Capabilities negotiated with the client's UCP profile at acceptance.
+    pub capabilities: Value,
+    /// The agent's reply message, once the turn ran.
+    pub reply: Option<Value>,
+    pub artifacts: Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl<'r> sqlx::FromRow<'r, PgRow> for TaskRow {
+    fn from_row(row: &'r PgRow) -> sqlx::Result<Self> {
+        let state: String = row.try_get("state")?;
+        Ok(TaskRow {
+            id: row.try_get("id")?,
+            principal: row.try_get("principal")?,
+            context_id: row.try_get("context_id")?,
+            seq: row.try_get("seq")?,
+            message_id: row.try_get("message_id")?,
+            state: TaskState::parse(&state).ok_or_else(|| sqlx::Error::Decode(format!("unknown task state {state}").into()))?,
+            request: row.try_get("request")?,
+            capabilities: row.try_get("capabilities")?,
+            reply: row.try_get("reply")?,
+            artifacts: row.try_get("artifacts")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            finished_at: row.try_get("finished_at")?,
+        })
+    }
+}
+
+/// A task the ingress is about to record.
+pub struct NewTask<'a> {
+    pub id: Uuid,
+    pub principal: &'a str,
+    pub context_id: &'a str,
+    pub message_id: &'a str,
+    pub request: &'a Value,
+    pub capabilities: &'a Value,
+}
+
+/// The outcome of [`accept`].
+#[derive(Debug)]
+pub enum Accepted {
+    /// The task was recorded now, with the conversation's next sequence number.
+    New(TaskRow),
+    /// The principal sent this messageId before: this is the task it created then.
+    Existing(TaskRow),
+}
+
+/// Records a task in state `submitted` with the next sequence number of its conversation, in
+/// one transaction. A messageId the principal already used returns the existing task instead,
+/// however many copies arrive at once: the unique constraint decides, not a prior read.
+pub async fn accept(pool: &PgPool, new: NewTask<'_>) -> Result<Accepted> {
+    let mut tx = pool.begin().await?;
+    let seq = contexts::take_next_seq(&mut tx, new.principal, new.context_id).await?;
+    let inserted = sqlx::query_as::<_, TaskRow>(&format!(
+        "INSERT INTO tasks (id, principal, context_id, seq, message_id, request, capabilities)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+    ))
+    .bind(new.id)
+    .bind(new.principal)
+    .bind(new.context_id)
+    .bind(seq)
+    .bind(new.message_id)
+    .bind(new.request)
+    .bind(new.capabilities)
+    .fetch_one(&mut *tx)
+    .await;
+    match inserted {
+        Ok(row) => {
+            tx.commit().await?;
+            Ok(Accepted::New(row))
+        }
+        Err(e) if violated_constraint(&e) == Some("tasks_principal_message_id_key") => {
+            tx.rollback().await?;
+            let existing = find_by_message_id(pool, new.principal, new.message_id)
+                .await?
+                .ok_or(Error::Database(e))?;
+            Ok(Accepted::Existing(existing))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The principal's task created by `message_id`, if any.
+pub async fn find_by_message_id(pool: &PgPool, principal: &str, message_id: &str) -> Result<Option<TaskRow>> {
+    let row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM tasks WHERE principal = $1 AND message_id = $2"))
+        .bind(principal)
+        .bind(message_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row)
+}
+
+/// The principal's task `id`, if it exists and belongs to them.
+pub async fn get(pool: &PgPool, principal: &str, id: Uuid) -> Result<Option<TaskRow>> {
+    let row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM tasks WHERE id = $1 AND principal = $2"))
+        .bind(id)
+        .bind(principal)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row)
+}
+
+/// The outcome of [`cancel`].
+#[derive(Debug)]
+pub enum Cancel {
+    Canceled(TaskRow),
+    /// The task exists but a worker already ran it (or it was cancelled before).
+    NotCancelable(TaskRow),
+    NotFound,
+}
+
+/// Cancels a task no worker has run yet. The worker that later receives it commits no effects
+/// and only moves the conversation's fence past it.
+pub async fn cancel(pool: &PgPool, principal: &str, id: Uuid) -> Result<Cancel> {
+    let mut tx = pool.begin().await?;
+    let canceled = sqlx::query_as::<_, TaskRow>(&format!(
+        "UPDATE tasks SET state = 'canceled', updated_at = now(), finished_at = now()
+         WHERE id = $1 AND principal = $2 AND state = 'submitted' RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(principal)
+    .fetch_optional(&mut *tx)
+    .await?;
+    match canceled {
+        Some(row) => {
+            notify::task_changed(&mut tx, id).await?;
+            tx.commit().await?;
+            Ok(Cancel::Canceled(row))
+        }
+        None => {
+            tx.rollback().await?;
+            Ok(match get(pool, principal, id).await? {
+                Some(row) => Cancel::NotCancelable(row),
+                None => Cancel::NotFound,
+            })
+        }
+    }
+}
+
+/// Locks a task for a worker's turn and returns its state.
+pub async fn lock_for_turn(conn: &mut PgConnection, id: Uuid) -> Result<Option<TaskState>> {
+    let state: Option<String> = sqlx::query_scalar("SELECT state::text FROM tasks WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(state.as_deref().and_then(TaskState::parse))
+}
+
+/// Writes a turn's result. Guarded: only a task still `submitted` or `working` moves, so a late
+/// worker cannot overwrite a task that was cancelled or finished meanwhile.
+pub async fn finish(
+    conn: &mut PgConnection,
+    id: Uuid,
+    state: TaskState,
+    reply: &Value,
+    artifacts: &Value,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE tasks SET state = $2::task_state, reply = $3, artifacts = $4, updated_at = now(),
+                finished_at = CASE WHEN $5 THEN now() END
+         WHERE id = $1 AND state IN ('submitted', 'working')",
+    )
+    .bind(id)
+    .bind(state.as_str())
+    .bind(reply)
+    .bind(artifacts)
+    .bind(state.is_terminal())
+    .execute(&mut *conn)
+    .await?;
+    notify::task_changed(conn, id).await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Tasks accepted more than `age` ago that no worker has finished: candidates for republishing.
+pub async fn unfinished_before(pool: &PgPool, before: DateTime<Utc>, limit: i64) -> Result<Vec<TaskRow>> {
+    let rows = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM tasks WHERE finished_at IS NULL AND state IN ('submitted', 'working')
+           AND created_at < $1 ORDER BY created_at LIMIT $2"
+    ))
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}
