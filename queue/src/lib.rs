@@ -1,12 +1,15 @@
 //! Cartwright's NATS JetStream side, shared by the ingress and the workers.
 //!
 //! # Layout
+//! - [`config`]: the queue settings read from the environment (NATS_URL, PARTITIONS, ...).
 //! - [`topology`]: the task stream and the partition consumers, created or updated idempotently.
 //! - [`publish`]: publishing a task envelope with `Nats-Msg-Id` and awaiting the server's PubAck.
 
+pub mod config;
 pub mod publish;
 pub mod topology;
 
+pub use config::TopologyArgs;
 pub use publish::publish_task;
 pub use topology::{ensure_consumers, ensure_stream, Topology};
 

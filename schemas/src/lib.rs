@@ -5,12 +5,14 @@
 //! - [`a2a`]: A2A protocol 0.3 JSON-RPC objects (Message, Part, Task) and error codes.
 //! - [`ucp`]: UCP 2026-01-11 checkout documents, money in integer minor units.
 //! - [`action`]: the commerce actions a message can carry, parsed and validated.
+//! - [`merchant`]: the merchant's name, currency, payment handlers and UCP capabilities.
 //! - [`queue`]: the JetStream envelope, subjects, partition function and topology names.
 //! - [`state`]: task states, how each is entered and left.
 //! - [`redact`]: removes payment credentials from JSON before it is stored or logged.
 
 pub mod a2a;
 pub mod action;
+pub mod merchant;
 pub mod queue;
 pub mod redact;
 pub mod state;

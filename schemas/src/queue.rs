@@ -28,14 +28,15 @@ pub fn partition_consumer(partition: u32) -> String {
 /// The partition of a conversation: a stable hash (FNV-1a, 64 bit) of principal and context id,
 /// modulo the deployment's fixed partition count. Stable across processes, builds and versions.
 pub fn partition_of(principal: &str, context_id: &str, partitions: u32) -> u32 {
+    let key = principal.bytes().chain([0u8]).chain(context_id.bytes());
+    (fnv1a(key) % u64::from(partitions.max(1))) as u32
+}
+
+/// FNV-1a, 64 bit: a tiny hash whose value never changes between builds (unlike std's).
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut hash = OFFSET;
-    for byte in principal.bytes().chain([0u8]).chain(context_id.bytes()) {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(PRIME);
-    }
-    (hash % u64::from(partitions.max(1))) as u32
+    bytes.into_iter().fold(OFFSET, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(PRIME))
 }
 
 /// A task as published to JetStream. `seq` is the conversation's sequence number assigned at

@@ -38,6 +38,8 @@ pub enum Error {
     Document(#[from] serde_json::Error),
     #[error("checkout {0} changed underneath this transaction")]
     CheckoutVersionConflict(uuid::Uuid),
+    #[error("stored request no longer parses: {0}")]
+    StoredRequest(String),
     #[error("catalog seed is invalid: {0}")]
     Seed(String),
 }

@@ -2,7 +2,9 @@
 //! Every read and write is scoped to the principal that owns the task.
 
 use chrono::{DateTime, Utc};
-use schemas::TaskState;
+use schemas::a2a::Message;
+use schemas::action::parse_turn;
+use schemas::{TaskEnvelope, TaskState};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
@@ -51,6 +53,25 @@ impl<'r> sqlx::FromRow<'r, PgRow> for TaskRow {
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
             finished_at: row.try_get("finished_at")?,
+        })
+    }
+}
+
+impl TaskRow {
+    /// The envelope this task travels in on JetStream, rebuilt from what was stored: the
+    /// ingress publishes it after recording the task, the reconciler republishes it.
+    pub fn envelope(&self) -> Result<TaskEnvelope> {
+        let message: Message = serde_json::from_value(self.request.clone())?;
+        let turn = parse_turn(&message).map_err(|e| Error::StoredRequest(e.to_string()))?;
+        Ok(TaskEnvelope {
+            task_id: self.id,
+            principal: self.principal.clone(),
+            context_id: self.context_id.clone(),
+            seq: self.seq,
+            message_id: self.message_id.clone(),
+            turn,
+            capabilities: serde_json::from_value(self.capabilities.clone())?,
+            accepted_at: self.created_at,
         })
     }
 }
@@ -200,11 +221,13 @@ pub async fn finish(
     Ok(done.rows_affected() == 1)
 }
 
-/// Tasks accepted more than `age` ago that no worker has finished: candidates for republishing.
-pub async fn unfinished_before(pool: &PgPool, before: DateTime<Utc>, limit: i64) -> Result<Vec<TaskRow>> {
+/// Tasks accepted before `before` whose conversation has not applied them yet (cancelled ones
+/// included: the fence must still move past them). Candidates for republishing.
+pub async fn unapplied_before(pool: &PgPool, before: DateTime<Utc>, limit: i64) -> Result<Vec<TaskRow>> {
+    let cols = COLUMNS.split(", ").map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", ");
     let rows = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM tasks WHERE finished_at IS NULL AND state IN ('submitted', 'working')
-           AND created_at < $1 ORDER BY created_at LIMIT $2"
+        "SELECT {cols} FROM tasks t JOIN contexts c USING (principal, context_id)
+         WHERE t.seq > c.applied_seq AND t.created_at < $1 ORDER BY t.created_at LIMIT $2"
     ))
     .bind(before)
     .bind(limit)

@@ -1,0 +1,63 @@
+//! The integration-test harness: starts the real system (nats-server, a fresh PostgreSQL
+//! database, the ingress and worker binaries) and speaks to it over its real protocols.
+//!
+//! # Layout
+//! - [`process`]: child processes with captured logs, killed on drop.
+//! - [`nats`]: a nats-server of our own on a free port with a temporary store.
+//! - [`db`]: a fresh, migrated, seeded database per test, dropped afterwards.
+//! - [`profile`]: an HTTP server for the client's UCP profile.
+//! - [`client`]: a JSON-RPC client for the ingress.
+//! - [`stack`]: all of the above wired together.
+
+pub mod client;
+pub mod db;
+pub mod nats;
+pub mod process;
+pub mod profile;
+pub mod stack;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use client::Client;
+pub use stack::{Stack, StackOptions};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// Where the built binaries are: `CARTWRIGHT_BIN_DIR`, or the profile folder this test
+/// executable was built into (target/<profile>/deps/..).
+pub fn bin_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("CARTWRIGHT_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps").to_path_buf()
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// Polls `check` until it returns `Some`, or fails the test after `timeout` saying what was
+/// awaited. For state that has no event to await (database rows, process readiness).
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

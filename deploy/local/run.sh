@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# `make run`: the whole system on this machine, in the foreground. Installs nats-server if
+# missing, starts it with JetStream on its own port and store, prepares PostgreSQL (creates the
+# database, migrates, loads the catalog), runs the ingress and two workers, prints a dev token
+# and a curl example. Ctrl-C stops everything.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$root"
+bash deploy/local/tools.sh
+
+run_dir="$root/.run"
+mkdir -p "$run_dir"
+nats_port="${NATS_PORT:-14222}"
+export NATS_URL="${NATS_URL:-nats://127.0.0.1:$nats_port}"
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cartwright}"
+export AGENT_HOST="${AGENT_HOST:-127.0.0.1}"
+export AGENT_PORT="${AGENT_PORT:-10999}"
+export PUBLIC_URL="${PUBLIC_URL:-http://$AGENT_HOST:$AGENT_PORT}"
+if [ -z "${AUTH_JWT_SECRET:-}" ]; then
+  [ -f "$run_dir/dev-secret" ] || head -c 48 /dev/urandom | base64 | tr -d '\n/+=' > "$run_dir/dev-secret"
+  AUTH_JWT_SECRET="$(cat "$run_dir/dev-secret")"
+  export AUTH_JWT_SECRET
+fi
+
+cargo build --bins
+bin="$CARTWRIGHT_BIN_DIR"
+
+pids=()
+stop_all() {
+  trap - INT TERM EXIT
+  echo "stopping..."
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop_all INT TERM EXIT
+
+"$NATS_SERVER_BIN" -c deploy/nats-server.conf -a 127.0.0.1 -p "$nats_port" -sd "$run_dir/nats" -l "$run_dir/nats.log" &
+pids+=($!)
+"$bin/cartwright-ingress" migrate --catalog seed/products.json
+"$bin/cartwright-ingress" serve & pids+=($!)
+"$bin/cartwright-worker" & pids+=($!)
+"$bin/cartwright-worker" & pids+=($!)
+
+for _ in $(seq 1 100); do
+  if curl -fsS "http://$AGENT_HOST:$AGENT_PORT/ready" >/dev/null 2>&1; then break; fi
+  sleep 0.2
+done
+curl -fsS "http://$AGENT_HOST:$AGENT_PORT/ready" >/dev/null || { echo "the ingress did not become ready"; exit 1; }
+
+token="$("$bin/cartwright-ingress" token --subject dev)"
+cat <<TXT >&2
+
+Cartwright is running: ingress $PUBLIC_URL, 2 workers, nats-server $NATS_URL, PostgreSQL $DATABASE_URL
+Dev token (principal "dev", valid 24 h):
+$token
+
+Try:
+curl -s $PUBLIC_URL/ -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \\
+  -H 'X-A2A-Extensions: https://ucp.dev/specification/reference?v=2026-01-11' \\
+  -H 'UCP-Agent: profile="$PUBLIC_URL/.well-known/ucp"' \\
+  -d '{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"kind":"message","role":"user","messageId":"'\$(date +%s%N)'","parts":[{"kind":"data","data":{"action":"search_shopping_catalog","query":"cookies"}}]}}}'
+
+Ctrl-C stops everything.
+TXT
+wait -n "${pids[@]}"

@@ -1,0 +1,197 @@
+//! `message/send`: validates a user message, records it as a task and publishes it.
+//!
+//! # Wire
+//! `{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"kind":"message",
+//! "role":"user","messageId":"m1","contextId":"c1"?,"parts":[...]},"configuration":{"blocking":false}?}}`
+//! with headers `X-A2A-Extensions: <UCP extension URI>` and `UCP-Agent: profile="<url>"`.
+//! -> `{"result": Task}`: at once in state `submitted` when `blocking` is false, otherwise once
+//! the task is terminal or `input-required`, or when the blocking cap passes.
+//! Errors: -32602 (invalid message, missing or malformed UCP headers, unusable profile, unknown
+//! product, bad quantity), -32001 (taskId not found), -32004 (message to a task that ended),
+//! HTTP 503 (database or queue unavailable; resend the same messageId).
+//!
+//! Resending a messageId returns the task it created, and applies nothing twice.
+
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use schemas::a2a::{Message, MessageSendParams, Role};
+use schemas::action::{parse_turn, Turn};
+use schemas::redact::redact_secrets;
+use schemas::ucp::EXTENSION_URI;
+use schemas::{partition_of, TaskState};
+use serde_json::Value;
+use store::tasks::{Accepted, NewTask, TaskRow};
+use uuid::Uuid;
+
+use crate::a2a::task_view;
+use crate::auth::Principal;
+use crate::error::Error;
+use crate::ucp::agent_header;
+use crate::AppState;
+
+/// The longest messageId or contextId accepted.
+pub const MAX_ID_LEN: usize = 128;
+/// The most parts one message may have.
+pub const MAX_PARTS: usize = 32;
+/// How long a publish may wait for JetStream's PubAck.
+pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub async fn handle(state: &AppState, principal: &Principal, headers: &HeaderMap, params: MessageSendParams) -> Result<Value, Error> {
+    let message = params.message;
+    validate_message(&message)?;
+    require_extension(headers)?;
+    let turn = parse_turn(&message).map_err(|e| Error::InvalidParams(e.to_string()))?;
+    if let Some(task_id) = &message.task_id {
+        return Err(refuse_continuation(state, principal, task_id).await?);
+    }
+    if let Some(existing) = store::tasks::find_by_message_id(&state.db, &principal.0, &message.message_id).await? {
+        return respond(state, principal, existing, &params.configuration, true).await;
+    }
+    let agent = agent_header::parse(headers.get("ucp-agent").and_then(|v| v.to_str().ok()))?;
+    let capabilities = state.profiles.negotiate(&agent.profile, agent.version.as_deref()).await?;
+    if let Turn::Action { action } = &turn {
+        if let Some(product_id) = action.product_id() {
+            if !store::catalog::exists(&state.db, product_id).await? {
+                return Err(Error::InvalidParams(format!("unknown product {product_id:?}")));
+            }
+        }
+    }
+
+    let context_id = message.context_id.clone().unwrap_or_else(|| Uuid::new_v4().to_string());
+    let task_id = Uuid::new_v4();
+    let mut request = message;
+    request.context_id = Some(context_id.clone());
+    request.task_id = Some(task_id.to_string());
+    let mut request = serde_json::to_value(&request).map_err(|e| Error::Internal(e.to_string()))?;
+    redact_secrets(&mut request);
+    let capabilities = serde_json::to_value(&capabilities).map_err(|e| Error::Internal(e.to_string()))?;
+    let new = NewTask {
+        id: task_id,
+        principal: &principal.0,
+        context_id: &context_id,
+        message_id: request["messageId"].as_str().unwrap_or_default(),
+        request: &request,
+        capabilities: &capabilities,
+    };
+    let (row, resent) = match store::tasks::accept(&state.db, new).await? {
+        Accepted::New(row) => (row, false),
+        Accepted::Existing(row) => (row, true),
+    };
+    if !resent {
+        publish(state, &row).await?;
+    }
+    respond(state, principal, row, &params.configuration, resent).await
+}
+
+/// Answers with the task, after republishing a resent task that may never have been published
+/// (its first publish failed) and, for a blocking send, after waiting for it to finish.
+async fn respond(
+    state: &AppState,
+    principal: &Principal,
+    row: TaskRow,
+    configuration: &Option<schemas::a2a::MessageSendConfiguration>,
+    resent: bool,
+) -> Result<Value, Error> {
+    if resent && row.state == TaskState::Submitted {
+        publish(state, &row).await?;
+    }
+    let blocking = configuration.as_ref().and_then(|c| c.blocking).unwrap_or(true);
+    let history_length = configuration.as_ref().and_then(|c| c.history_length);
+    let row = if blocking { wait_for_end(state, principal, row).await? } else { row };
+    serde_json::to_value(task_view::task(&row, history_length)?).map_err(|e| Error::Internal(e.to_string()))
+}
+
+async fn publish(state: &AppState, row: &TaskRow) -> Result<(), Error> {
+    let envelope = row.envelope()?;
+    let partition = partition_of(&row.principal, &row.context_id, state.config.topology.partitions);
+    queue::publish_task(&state.js, partition, &envelope, PUBLISH_TIMEOUT).await?;
+    Ok(())
+}
+
+/// Waits, on task-change notifications, until the task is terminal or needs input, or until
+/// the blocking cap passes; returns the task as it then is.
+async fn wait_for_end(state: &AppState, principal: &Principal, row: TaskRow) -> Result<TaskRow, Error> {
+    if row.state.ends_wait() {
+        return Ok(row);
+    }
+    let subscription = state.watcher.subscribe(row.id);
+    let deadline = tokio::time::Instant::now() + state.config.blocking_timeout();
+    loop {
+        let changed = subscription.changed();
+        let current = store::tasks::get(&state.db, &principal.0, row.id).await?.ok_or(Error::TaskNotFound)?;
+        if current.state.ends_wait() || tokio::time::timeout_at(deadline, changed).await.is_err() {
+            return Ok(current);
+        }
+    }
+}
+
+fn validate_message(message: &Message) -> Result<(), Error> {
+    let invalid = |reason: &str| Err(Error::InvalidParams(reason.to_owned()));
+    if message.role != Role::User {
+        return invalid("message.role must be \"user\"");
+    }
+    if message.message_id.trim().is_empty() || message.message_id.len() > MAX_ID_LEN {
+        return invalid(&format!("message.messageId must be 1 to {MAX_ID_LEN} bytes"));
+    }
+    if message.parts.is_empty() {
+        return invalid("message.parts must hold at least one part");
+    }
+    if message.parts.len() > MAX_PARTS {
+        return invalid(&format!("message.parts holds more than {MAX_PARTS} parts"));
+    }
+    if let Some(context_id) = &message.context_id {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.:".contains(c);
+        if context_id.is_empty() || context_id.len() > MAX_ID_LEN || !context_id.chars().all(allowed) {
+            return invalid(&format!("message.contextId must be 1 to {MAX_ID_LEN} characters of A-Z a-z 0-9 - _ . :"));
+        }
+    }
+    Ok(())
+}
+
+/// The UCP A2A binding requires the extension to be activated on every request.
+fn require_extension(headers: &HeaderMap) -> Result<(), Error> {
+    let activated = ["x-a2a-extensions", "a2a-extensions"].iter().any(|name| {
+        headers
+            .get_all(*name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|uri| uri.trim() == EXTENSION_URI)
+    });
+    if activated {
+        Ok(())
+    } else {
+        Err(Error::InvalidParams(format!("the UCP extension is required: send the header X-A2A-Extensions: {EXTENSION_URI}")))
+    }
+}
+
+/// Every turn creates its own task and ends it, so a message naming an existing task is refused:
+/// with -32001 if the caller has no such task, with -32004 otherwise.
+async fn refuse_continuation(state: &AppState, principal: &Principal, task_id: &str) -> Result<Error, Error> {
+    let Ok(id) = task_id.parse() else { return Ok(Error::TaskNotFound) };
+    Ok(match store::tasks::get(&state.db, &principal.0, id).await? {
+        None => Error::TaskNotFound,
+        Some(task) if task.state.is_terminal() => {
+            Error::UnsupportedOperation(format!("task {task_id} is {} and accepts no more messages", task.state.as_str()))
+        }
+        Some(task) => Error::UnsupportedOperation(format!(
+            "task {task_id} is {}; send the next message without taskId (each message is its own task)",
+            task.state.as_str()
+        )),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn extension_header_must_name_the_ucp_uri() {
+        let mut headers = HeaderMap::new();
+        assert!(require_extension(&headers).is_err());
+        headers.insert("x-a2a-extensions", HeaderValue::from_static("https://other.example, https://ucp.dev/specification/reference?v=2026-01-11"));
+        assert!(require_extension(&headers).is_ok());
+    }
+}

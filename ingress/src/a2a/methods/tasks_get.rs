@@ -1,0 +1,21 @@
+//! `tasks/get`: a task of the caller's.
+//!
+//! # Wire
+//! `{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"id":"<task id>","historyLength":2}}`
+//! -> `{"result": Task}`. Errors: -32602 (bad params), -32001 (no such task for this caller:
+//! another principal's task is "not found" too).
+
+use schemas::a2a::TaskQueryParams;
+use serde_json::Value;
+
+use crate::a2a::task_view;
+use crate::auth::Principal;
+use crate::error::Error;
+use crate::AppState;
+
+pub async fn handle(state: &AppState, principal: &Principal, params: TaskQueryParams) -> Result<Value, Error> {
+    let id = params.id.parse().map_err(|_| Error::TaskNotFound)?;
+    let row = store::tasks::get(&state.db, &principal.0, id).await?.ok_or(Error::TaskNotFound)?;
+    let task = task_view::task(&row, params.history_length)?;
+    serde_json::to_value(task).map_err(|e| Error::Internal(e.to_string()))
+}

@@ -1,0 +1,141 @@
+//! The A2A 0.3 JSON-RPC endpoint (`POST /`): envelope checks, then dispatch on the method name.
+//!
+//! - [`methods`]: one file per method.
+//! - [`task_view`]: a stored task as the A2A Task object.
+
+pub mod methods;
+pub mod task_view;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+use crate::auth::Principal;
+use crate::error::Error;
+use crate::AppState;
+
+/// The methods this endpoint serves. An unknown name is a value too, answered with -32601.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Method {
+    MessageSend,
+    TasksGet,
+    TasksCancel,
+    Unknown(String),
+}
+
+impl Method {
+    pub fn parse(name: &str) -> Method {
+        match name {
+            "message/send" => Method::MessageSend,
+            "tasks/get" => Method::TasksGet,
+            "tasks/cancel" => Method::TasksCancel,
+            other => Method::Unknown(other.chars().take(64).collect()),
+        }
+    }
+}
+
+/// A request that passed the JSON-RPC envelope checks.
+pub struct Request {
+    pub id: Value,
+    pub method: Method,
+    pub params: Value,
+}
+
+/// `POST /`: authenticate, read, check the envelope, dispatch, answer.
+pub async fn endpoint(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(_) => return Error::BodyTooLarge(state.config.max_body_bytes).into_response(),
+    };
+    if let Err(error) = check_content_type(&headers) {
+        return error.into_response();
+    }
+    let request = match parse_envelope(&body) {
+        Ok(request) => request,
+        Err((id, error)) => return error.into_rpc_response(id),
+    };
+    let id = request.id.clone();
+    match dispatch(&state, &principal, &headers, request).await {
+        Ok(result) => axum::Json(json!({ "jsonrpc": "2.0", "id": id, "result": result })).into_response(),
+        Err(error) => error.into_rpc_response(id),
+    }
+}
+
+async fn dispatch(state: &AppState, principal: &Principal, headers: &HeaderMap, request: Request) -> Result<Value, Error> {
+    match request.method {
+        Method::MessageSend => methods::message_send::handle(state, principal, headers, params(request.params)?).await,
+        Method::TasksGet => methods::tasks_get::handle(state, principal, params(request.params)?).await,
+        Method::TasksCancel => methods::tasks_cancel::handle(state, principal, params(request.params)?).await,
+        Method::Unknown(name) => Err(Error::MethodNotFound(name)),
+    }
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), Error> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else { return Ok(()) };
+    let text = value.to_str().unwrap_or_default();
+    let essence = text.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    if essence == "application/json" || essence.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(Error::ContentType(text.chars().take(100).collect()))
+    }
+}
+
+/// Checks the JSON-RPC 2.0 envelope. On failure returns the id to answer with (null when the
+/// request's own id is unusable).
+fn parse_envelope(body: &[u8]) -> Result<Request, (Value, Error)> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| (Value::Null, Error::Parse(e.to_string())))?;
+    let Value::Object(mut object) = value else {
+        let what = if value.is_array() { "batch requests are not supported" } else { "the request must be a JSON object" };
+        return Err((Value::Null, Error::InvalidRequest(what.into())));
+    };
+    let id = match object.remove("id") {
+        Some(id @ (Value::String(_) | Value::Number(_))) => id,
+        Some(Value::Null) | None => return Err((Value::Null, Error::InvalidRequest("\"id\" (string or number) is required".into()))),
+        Some(_) => return Err((Value::Null, Error::InvalidRequest("\"id\" must be a string or a number".into()))),
+    };
+    if object.get("jsonrpc") != Some(&json!("2.0")) {
+        return Err((id, Error::InvalidRequest("\"jsonrpc\" must be \"2.0\"".into())));
+    }
+    let method = match object.remove("method") {
+        Some(Value::String(method)) => Method::parse(&method),
+        _ => return Err((id, Error::InvalidRequest("\"method\" must be a string".into()))),
+    };
+    let params = object.remove("params").unwrap_or(Value::Null);
+    if !params.is_object() && !matches!(method, Method::Unknown(_)) {
+        return Err((id, Error::InvalidParams("\"params\" must be an object".into())));
+    }
+    Ok(Request { id, method, params })
+}
+
+/// Deserialises params, naming the path of the first wrong field.
+fn params<T: DeserializeOwned>(params: Value) -> Result<T, Error> {
+    serde_path_to_error::deserialize(params).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.inner().to_string();
+        Error::InvalidParams(if path == "." { inner } else { format!("{path}: {inner}") })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_errors_are_precise() {
+        assert!(matches!(parse_envelope(b"{oops"), Err((Value::Null, Error::Parse(_)))));
+        assert!(matches!(parse_envelope(b"[]"), Err((_, Error::InvalidRequest(m))) if m.contains("batch")));
+        assert!(matches!(parse_envelope(br#"{"jsonrpc":"1.0","id":1,"method":"tasks/get","params":{}}"#), Err((id, Error::InvalidRequest(_))) if id == json!(1)));
+        assert!(matches!(parse_envelope(br#"{"jsonrpc":"2.0","method":"tasks/get","params":{}}"#), Err((_, Error::InvalidRequest(m))) if m.contains("id")));
+        let ok = parse_envelope(br#"{"jsonrpc":"2.0","id":"a","method":"nope"}"#).unwrap();
+        assert_eq!(ok.method, Method::Unknown("nope".into()));
+    }
+}

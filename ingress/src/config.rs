@@ -1,0 +1,109 @@
+//! Ingress configuration, read from the environment (each variable also has a flag).
+
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use queue::TopologyArgs;
+
+/// Database connections per ingress process.
+pub const DB_POOL_SIZE_DEFAULT: u32 = 16;
+/// How long a blocking `message/send` waits for its task before returning it as it is.
+pub const BLOCKING_TIMEOUT_DEFAULT: u64 = 30;
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES_DEFAULT: usize = 256 * 1024;
+/// The shortest JWT secret accepted (HS256 wants at least 256 bits).
+pub const MIN_SECRET_LEN: usize = 32;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "cartwright-ingress", about = "Cartwright's A2A ingress")]
+pub struct Config {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Address to listen on.
+    #[arg(long, env = "AGENT_HOST", default_value = "127.0.0.1", global = true)]
+    pub host: String,
+    /// Port to listen on.
+    #[arg(long, env = "AGENT_PORT", default_value_t = 10999, global = true)]
+    pub port: u16,
+    /// The URL clients reach this agent at: the agent card, the UCP profile and image URLs use it.
+    #[arg(long, env = "PUBLIC_URL", default_value = "http://127.0.0.1:10999", global = true)]
+    pub public_url: String,
+    /// PostgreSQL connection URL.
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/cartwright", global = true)]
+    pub database_url: String,
+    /// Connections in this process's PostgreSQL pool.
+    #[arg(long, env = "DB_POOL_SIZE", default_value_t = DB_POOL_SIZE_DEFAULT, global = true)]
+    pub db_pool_size: u32,
+    #[command(flatten)]
+    pub topology: TopologyArgs,
+    /// HS256 secret for bearer JWTs (at least 32 bytes). Required.
+    #[arg(long, env = "AUTH_JWT_SECRET", hide_env_values = true, global = true)]
+    pub auth_jwt_secret: Option<String>,
+    /// Seconds a blocking message/send waits for its task.
+    #[arg(long, env = "BLOCKING_TIMEOUT", default_value_t = BLOCKING_TIMEOUT_DEFAULT, global = true)]
+    pub blocking_timeout: u64,
+    /// Largest request body in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = MAX_BODY_BYTES_DEFAULT, global = true)]
+    pub max_body_bytes: usize,
+    /// Folder of product images served at /images/.
+    #[arg(long, env = "IMAGES_DIR", default_value = "seed/images", global = true)]
+    pub images_dir: String,
+    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `ingress=debug,info`.
+    #[arg(long, env = "LOG_LEVEL", default_value = "info", global = true)]
+    pub log_level: String,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Serve HTTP (the default).
+    Serve,
+    /// Create the database if missing, apply migrations, load the catalog seed.
+    Migrate {
+        /// The schema.org Product list to load.
+        #[arg(long, default_value = "seed/products.json")]
+        catalog: String,
+    },
+    /// Print a bearer token for a principal.
+    Token {
+        /// The principal (`sub`).
+        #[arg(long, default_value = "dev")]
+        subject: String,
+        /// Seconds the token is valid.
+        #[arg(long, default_value_t = 86_400)]
+        ttl: u64,
+    },
+}
+
+impl Config {
+    /// Checks what the types cannot, before anything connects.
+    pub fn validate(&self) -> Result<(), String> {
+        self.topology.validate()?;
+        self.secret()?;
+        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+            return Err("PUBLIC_URL must be an http(s) URL".into());
+        }
+        if self.db_pool_size == 0 {
+            return Err("DB_POOL_SIZE must be at least 1".into());
+        }
+        if self.blocking_timeout == 0 || self.blocking_timeout > 600 {
+            return Err("BLOCKING_TIMEOUT must be between 1 and 600 seconds".into());
+        }
+        if self.max_body_bytes < 1024 {
+            return Err("MAX_BODY_BYTES must be at least 1024".into());
+        }
+        Ok(())
+    }
+
+    /// The JWT secret, checked.
+    pub fn secret(&self) -> Result<&[u8], String> {
+        match &self.auth_jwt_secret {
+            Some(secret) if secret.len() >= MIN_SECRET_LEN => Ok(secret.as_bytes()),
+            Some(_) => Err(format!("AUTH_JWT_SECRET must be at least {MIN_SECRET_LEN} bytes")),
+            None => Err("AUTH_JWT_SECRET is required".into()),
+        }
+    }
+
+    pub fn blocking_timeout(&self) -> Duration {
+        Duration::from_secs(self.blocking_timeout)
+    }
+}

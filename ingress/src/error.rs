@@ -1,0 +1,122 @@
+//! The ingress's one error type and its mapping to JSON-RPC errors and HTTP statuses.
+//!
+//! JSON-RPC errors travel with HTTP 200, except: 401 for authentication, 413 for an oversized
+//! body, 503 (with `Retry-After`) when PostgreSQL or NATS is unavailable. Internal errors get a
+//! generic message; the cause is logged here and nowhere else.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use schemas::a2a::codes;
+use serde_json::{json, Value};
+
+/// Seconds a client should wait before retrying after a 503.
+pub const RETRY_AFTER_SECS: u64 = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("authentication required: {0}")]
+    Unauthenticated(String),
+    #[error("request body is larger than {0} bytes")]
+    BodyTooLarge(usize),
+    #[error("content type {0:?} is not supported; send application/json")]
+    ContentType(String),
+    #[error("parse error: {0}")]
+    Parse(String),
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("method not found: {0:?}")]
+    MethodNotFound(String),
+    #[error("invalid params: {0}")]
+    InvalidParams(String),
+    #[error("task not found")]
+    TaskNotFound,
+    #[error("task cannot be canceled: it is {0}")]
+    TaskNotCancelable(&'static str),
+    #[error("unsupported operation: {0}")]
+    UnsupportedOperation(String),
+    #[error("service temporarily unavailable ({0}); retry with the same messageId")]
+    Unavailable(&'static str),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn code(&self) -> i64 {
+        match self {
+            Error::Unauthenticated(_) | Error::BodyTooLarge(_) | Error::InvalidRequest(_) => codes::INVALID_REQUEST,
+            Error::ContentType(_) => codes::CONTENT_TYPE_NOT_SUPPORTED,
+            Error::Parse(_) => codes::PARSE_ERROR,
+            Error::MethodNotFound(_) => codes::METHOD_NOT_FOUND,
+            Error::InvalidParams(_) => codes::INVALID_PARAMS,
+            Error::TaskNotFound => codes::TASK_NOT_FOUND,
+            Error::TaskNotCancelable(_) => codes::TASK_NOT_CANCELABLE,
+            Error::UnsupportedOperation(_) => codes::UNSUPPORTED_OPERATION,
+            Error::Unavailable(_) | Error::Internal(_) => codes::INTERNAL_ERROR,
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Error::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::OK,
+        }
+    }
+
+    /// The JSON-RPC error object. Internal causes are logged, never sent.
+    fn object(&self) -> Value {
+        match self {
+            Error::Internal(cause) => {
+                tracing::error!(cause = %cause, "internal error");
+                json!({ "code": self.code(), "message": self.to_string() })
+            }
+            Error::Unavailable(_) => {
+                json!({ "code": self.code(), "message": self.to_string(), "data": { "retryable": true } })
+            }
+            _ => json!({ "code": self.code(), "message": self.to_string() }),
+        }
+    }
+
+    /// The whole response for a request with JSON-RPC `id`.
+    pub fn into_rpc_response(self, id: Value) -> Response {
+        let body = json!({ "jsonrpc": "2.0", "id": id, "error": self.object() });
+        let mut response = (self.status(), axum::Json(body)).into_response();
+        match self {
+            Error::Unauthenticated(_) => {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Error::Unavailable(_) => {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        self.into_rpc_response(Value::Null)
+    }
+}
+
+impl From<store::Error> for Error {
+    fn from(error: store::Error) -> Self {
+        if error.is_unavailable() {
+            tracing::warn!(%error, "PostgreSQL unavailable");
+            Error::Unavailable("database")
+        } else {
+            Error::Internal(error.to_string())
+        }
+    }
+}
+
+impl From<queue::Error> for Error {
+    fn from(error: queue::Error) -> Self {
+        tracing::warn!(%error, "JetStream publish failed");
+        Error::Unavailable("queue")
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,105 @@
+//! Cartwright's HTTP ingress: authenticates each A2A request, validates it, records the task
+//! in PostgreSQL and publishes it to its JetStream partition; answers `tasks/get` from the store.
+//!
+//! # Layout
+//! - [`config`]: the typed configuration read from the environment.
+//! - [`error`]: the one error type, mapped to JSON-RPC errors and HTTP statuses in one place.
+//! - [`auth`]: the `Principal` extractor (bearer JWT, HS256).
+//! - [`a2a`]: the JSON-RPC endpoint, one file per method.
+//! - [`ucp`]: UCP-Agent header, client profiles, capability negotiation.
+//! - [`well_known`]: agent card and UCP business profile, with ETags.
+//! - [`health`]: liveness and readiness.
+
+pub mod a2a;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod ucp;
+pub mod well_known;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::jetstream;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use schemas::merchant::Merchant;
+use sqlx::PgPool;
+use store::notify::TaskWatcher;
+use tower_http::services::ServeDir;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+
+/// Everything a request handler may use.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: PgPool,
+    pub nats: async_nats::Client,
+    pub js: jetstream::Context,
+    pub keys: Arc<auth::Keys>,
+    pub watcher: Arc<TaskWatcher>,
+    pub profiles: Arc<ucp::profiles::Profiles>,
+    pub documents: Arc<well_known::Documents>,
+}
+
+/// The HTTP application.
+///
+/// Layers, outside in: trace (a span per request, so every event of the request carries its
+/// method and path), timeout (longer than the blocking cap, so it only cuts a stuck request),
+/// body limit (an oversized body is refused before it is read whole).
+pub fn app(state: AppState) -> Router {
+    let timeout = state.config.blocking_timeout() + Duration::from_secs(10);
+    let max_body = state.config.max_body_bytes;
+    Router::new()
+        .route("/", post(a2a::endpoint))
+        .route("/.well-known/agent-card.json", get(well_known::agent_card_handler))
+        .route("/.well-known/ucp", get(well_known::business_profile_handler))
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .nest_service("/images", ServeDir::new(&state.config.images_dir))
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Connects to PostgreSQL and NATS, ensures the task stream exists, and serves until
+/// `shutdown` resolves; requests in flight then finish.
+pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let secret = config.secret().map_err(anyhow::Error::msg)?.to_vec();
+    let db = store::connect(&config.database_url, config.db_pool_size).await.context("connecting to PostgreSQL")?;
+    let nats = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(&config.topology.nats_url)
+        .await
+        .context("connecting to NATS")?;
+    let js = jetstream::new(nats.clone());
+    queue::ensure_stream(&js, &config.topology.topology()).await.context("ensuring the task stream")?;
+    let watcher = TaskWatcher::start(&db).await.context("listening for task changes")?;
+    let documents = well_known::Documents::render(&Merchant::seed(), &config.public_url);
+    let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
+        .await
+        .with_context(|| format!("binding {}:{}", config.host, config.port))?;
+    let addr = listener.local_addr()?;
+    let state = AppState {
+        config: Arc::new(config),
+        db,
+        nats,
+        js,
+        keys: Arc::new(auth::Keys::new(&secret)),
+        watcher,
+        profiles: Arc::new(ucp::profiles::Profiles::new()),
+        documents: Arc::new(documents),
+    };
+    tracing::info!(%addr, "ingress listening");
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await?;
+    tracing::info!("ingress stopped");
+    Ok(())
+}

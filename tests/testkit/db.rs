@@ -1,0 +1,65 @@
+//! A fresh database per test on the server at `TEST_DATABASE_URL`, migrated and seeded,
+//! dropped when the test ends.
+
+use sqlx::{Connection, PgConnection, PgPool};
+
+/// The catalog every test database holds.
+pub const SEED_CATALOG: &str = include_str!("../../seed/products.json");
+
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    admin_url: String,
+    pub pool: PgPool,
+}
+
+fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+    format!("{server}/{name}{query}")
+}
+
+impl TestDb {
+    pub async fn create(public_url: &str) -> TestDb {
+        let admin_url = admin_url();
+        let name = format!("cw_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&admin_url).await.expect("connect to TEST_DATABASE_URL");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");
+        admin.close().await.ok();
+        let url = with_database(&admin_url, &name);
+        let pool = store::connect(&url, 4).await.expect("connect to test database");
+        store::migrate(&pool).await.expect("migrate test database");
+        store::catalog::load_seed(&pool, SEED_CATALOG, public_url).await.expect("seed catalog");
+        TestDb { name, url, admin_url, pool }
+    }
+
+    /// How many rows a table holds.
+    pub async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(&self.pool).await.expect("count rows")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let pool = self.pool.clone();
+        // Drop runs inside the test's runtime; a thread with its own runtime does the async work.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async move {
+                pool.close().await;
+                if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
+                }
+            });
+        })
+        .join();
+    }
+}

@@ -1,0 +1,131 @@
+//! The whole system for one test: nats-server, a database, the ingress and N workers.
+
+use std::time::Duration;
+
+use jsonwebtoken::{encode, EncodingKey, Header};
+use serde_json::json;
+
+use crate::client::Client;
+use crate::db::TestDb;
+use crate::nats::NatsServer;
+use crate::process::Proc;
+
+/// The JWT secret of test stacks.
+pub const SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    pub workers: usize,
+    pub partitions: u32,
+    /// Seconds before an unacked delivery is redelivered (short, so crash tests are quick).
+    pub ack_wait: u64,
+    /// Extra environment for the first worker only (fault points).
+    pub first_worker_env: Vec<(String, String)>,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions { workers: 2, partitions: 8, ack_wait: 3, first_worker_env: Vec::new() }
+    }
+}
+
+pub struct Stack {
+    pub options: StackOptions,
+    pub nats: NatsServer,
+    pub db: TestDb,
+    pub ingress: Option<Proc>,
+    pub workers: Vec<Proc>,
+    pub base_url: String,
+    pub profile_base: String,
+    port: u16,
+}
+
+impl Stack {
+    pub async fn start(options: StackOptions) -> Stack {
+        let nats = NatsServer::start().await;
+        let port = crate::free_port();
+        let base_url = format!("http://127.0.0.1:{port}");
+        let db = TestDb::create(&base_url).await;
+        let profile_base = crate::profile::serve().await;
+        let mut stack = Stack { options, nats, db, ingress: None, workers: Vec::new(), base_url, profile_base, port };
+        for i in 0..stack.options.workers {
+            let extra = if i == 0 { stack.options.first_worker_env.clone() } else { Vec::new() };
+            stack.start_worker(&extra).await;
+        }
+        stack.start_ingress().await;
+        stack
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        [
+            ("DATABASE_URL", self.db.url.clone()),
+            ("NATS_URL", self.nats.url()),
+            ("PARTITIONS", self.options.partitions.to_string()),
+            ("ACK_WAIT", self.options.ack_wait.to_string()),
+            ("AUTH_JWT_SECRET", SECRET.to_owned()),
+            ("AGENT_HOST", "127.0.0.1".to_owned()),
+            ("AGENT_PORT", self.port.to_string()),
+            ("PUBLIC_URL", self.base_url.clone()),
+            ("RECONCILE_AFTER", "5".to_owned()),
+            ("DB_POOL_SIZE", "8".to_owned()),
+            ("LOG_LEVEL", "info".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    /// Starts the ingress and waits until `/ready` answers 200.
+    pub async fn start_ingress(&mut self) {
+        let binary = crate::bin_dir().join("cartwright-ingress");
+        let process = Proc::spawn("ingress", &binary, &["serve"], &self.env());
+        process.wait_for_log("ingress listening", Duration::from_secs(30)).await;
+        self.ingress = Some(process);
+        let url = format!("{}/ready", self.base_url);
+        let http = reqwest::Client::new();
+        crate::eventually(Duration::from_secs(30), "ingress /ready to answer 200", || {
+            let request = http.get(&url).send();
+            async move { request.await.ok().filter(|r| r.status().is_success()).map(|_| ()) }
+        })
+        .await;
+    }
+
+    /// Starts one more worker and waits until it pulls.
+    pub async fn start_worker(&mut self, extra_env: &[(String, String)]) -> usize {
+        let binary = crate::bin_dir().join("cartwright-worker");
+        let mut env = self.env();
+        env.extend(extra_env.iter().cloned());
+        let name = format!("worker-{}", self.workers.len());
+        let process = Proc::spawn(&name, &binary, &[], &env);
+        process.wait_for_log("worker started", Duration::from_secs(30)).await;
+        self.workers.push(process);
+        self.workers.len() - 1
+    }
+
+    /// Gracefully stops the ingress and every worker.
+    pub async fn stop_processes(&mut self) {
+        if let Some(mut ingress) = self.ingress.take() {
+            ingress.terminate(Duration::from_secs(15)).await;
+        }
+        for mut worker in self.workers.drain(..) {
+            worker.terminate(Duration::from_secs(15)).await;
+        }
+    }
+
+    /// A client authenticated as `principal`.
+    pub fn client(&self, principal: &str) -> Client {
+        Client {
+            http: reqwest::Client::new(),
+            base: self.base_url.clone(),
+            token: token(principal, 3600),
+            profile: format!("{}/profile.json", self.profile_base),
+        }
+    }
+}
+
+/// A token for `principal` whose `exp` is `valid_for_secs` from now (negative: already expired).
+pub fn token(principal: &str, valid_for_secs: i64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
+    let claims = json!({ "sub": principal, "exp": now + valid_for_secs });
+    encode(&Header::default(), &claims, &EncodingKey::from_secret(SECRET.as_bytes())).expect("encode token")
+}

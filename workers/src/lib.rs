@@ -1,0 +1,99 @@
+//! Cartwright's workers: pull tasks from the JetStream partitions, run each turn, and commit
+//! its effects in PostgreSQL exactly once and in conversation order.
+//!
+//! # Layout
+//! - [`config`]: the typed configuration read from the environment.
+//! - [`consume`]: partition pull loops, per-conversation FIFOs, acknowledgements.
+//! - [`turn`]: one turn in one transaction: fence, dedup, effects, result.
+//! - [`commerce`]: the checkout state machine and the actions over the store.
+//! - [`maintenance`]: background services (the reconciler).
+//! - [`fault`]: test-only fault points for the crash tests.
+
+pub mod commerce;
+pub mod config;
+pub mod consume;
+pub mod fault;
+pub mod maintenance;
+pub mod turn;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::jetstream;
+use schemas::merchant::Merchant;
+use schemas::queue::{partition_consumer, TASK_STREAM};
+use tokio::sync::watch;
+
+pub use config::Config;
+
+use crate::commerce::actions::Settings;
+use crate::consume::conversations::{Conversations, Handler};
+use crate::fault::Faults;
+
+/// How long shutdown waits for turns in progress to finish before giving up on them (their
+/// messages are redelivered to another worker).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Runs the worker until `shutdown` resolves: ensures the topology, pulls every partition,
+/// runs the reconciler. On shutdown it stops pulling, lets turns in progress commit and ack,
+/// and returns.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let faults = Faults::parse(config.fault.as_deref()).map_err(anyhow::Error::msg)?;
+    let pool = store::connect(&config.database_url, config.db_pool_size).await.context("connecting to PostgreSQL")?;
+    let nats = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(&config.topology.nats_url)
+        .await
+        .context("connecting to NATS")?;
+    let js = jetstream::new(nats);
+    let topology = config.topology.topology();
+    queue::ensure_stream(&js, &topology).await.context("ensuring the task stream")?;
+    queue::ensure_consumers(&js, &topology).await.context("ensuring the partition consumers")?;
+    let stream = js.get_stream(TASK_STREAM).await.context("reading the task stream")?;
+
+    let settings = Settings {
+        merchant: Merchant::seed(),
+        session_ttl: chrono::Duration::seconds(config.session_ttl as i64),
+    };
+    let conversations = Conversations::new(Handler { pool: pool.clone(), settings, faults });
+    let (stop, stopped) = watch::channel(false);
+    let mut pullers = Vec::new();
+    for partition in 0..topology.partitions {
+        let consumer = stream
+            .get_consumer(&partition_consumer(partition))
+            .await
+            .map_err(|e| anyhow::anyhow!("reading consumer of partition {partition}: {e}"))?;
+        pullers.push(tokio::spawn(consume::partition::run(
+            partition,
+            consumer,
+            Arc::clone(&conversations),
+            config.pull_batch,
+            topology.ack_wait,
+            stopped.clone(),
+        )));
+    }
+    let reconciler = tokio::spawn(maintenance::reconciler::run(
+        pool.clone(),
+        js.clone(),
+        topology.partitions,
+        config.reconcile_after(),
+        stopped.clone(),
+    ));
+    tracing::info!(partitions = topology.partitions, "worker started");
+
+    shutdown.await;
+    tracing::info!("shutting down: no new pulls, finishing turns in progress");
+    let _ = stop.send(true);
+    for puller in pullers {
+        let _ = puller.await;
+    }
+    let _ = reconciler.await;
+    if tokio::time::timeout(SHUTDOWN_GRACE, conversations.drained()).await.is_err() {
+        tracing::warn!("turns still running after the grace period; their messages will be redelivered");
+    }
+    pool.close().await;
+    tracing::info!("worker stopped");
+    Ok(())
+}
