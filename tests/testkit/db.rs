@@ -49,12 +49,12 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        let pool = self.pool.clone();
-        // Drop runs inside the test's runtime; a thread with its own runtime does the async work.
+        // Drop runs inside the test's runtime, which this blocks: a thread with its own runtime
+        // does the async work, on a connection of its own (the pool's belong to the blocked
+        // runtime). FORCE ends the pool's connections.
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             runtime.block_on(async move {
-                pool.close().await;
                 if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
                     let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
                 }
