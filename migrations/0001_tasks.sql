@@ -49,8 +49,8 @@ CREATE TABLE tasks (
     )
 );
 
--- The reconciler looks for tasks accepted but never processed.
-CREATE INDEX tasks_unfinished_idx ON tasks (created_at) WHERE finished_at IS NULL;
+-- The reconciler looks for conversations with tasks accepted but not applied yet.
+CREATE INDEX contexts_pending_idx ON contexts (principal, context_id) WHERE applied_seq < last_seq;
 
 -- Every JetStream message whose effects were committed, keyed by its Nats-Msg-Id. Inserted in
 -- the same transaction as the effects: a redelivered message finds its row and is skipped.

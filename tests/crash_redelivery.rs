@@ -28,15 +28,7 @@ async fn crash_at(point: &str) -> Stack {
     stack.workers[0].kill9().await;
     let survivor = stack.start_worker(&[]).await;
 
-    let done = testkit::eventually(Duration::from_secs(30), "the task to complete on the new worker", || {
-        let client = client.clone();
-        let task_id = task_id.clone();
-        async move {
-            let task = client.get_task(&task_id).await;
-            (task["status"]["state"] == "completed").then_some(task)
-        }
-    })
-    .await;
+    let done = client.wait_for_state(&task_id, "completed", Duration::from_secs(30)).await;
     assert_eq!(quantity(&checkout_of(&done).unwrap(), "BISC-001"), 1);
 
     // The conversation goes on: the next message applies on top of exactly one add.

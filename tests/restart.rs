@@ -29,12 +29,7 @@ async fn conversation_survives_a_restart_of_every_process() {
     let before = client.get_task(first["id"].as_str().unwrap()).await;
     assert_eq!(before["status"]["state"], "completed", "tasks from before the restart are kept");
     let in_flight_id = in_flight["id"].as_str().unwrap().to_owned();
-    testkit::eventually(Duration::from_secs(30), "the in-flight task to complete after the restart", || {
-        let client = client.clone();
-        let id = in_flight_id.clone();
-        async move { (client.get_task(&id).await["status"]["state"] == "completed").then_some(()) }
-    })
-    .await;
+    client.wait_for_state(&in_flight_id, "completed", Duration::from_secs(30)).await;
 
     let details = json!({"action": "update_customer_details", "first_name": "Ann", "last_name": "Lee",
         "street_address": "2 Elm St", "address_locality": "Portland", "address_region": "OR",

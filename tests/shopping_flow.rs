@@ -11,17 +11,7 @@ async fn send(client: &Client, parts: Value, context_id: Option<&str>, blocking:
         return task;
     }
     assert_eq!(task["status"]["state"], "submitted", "non-blocking send returns the submitted task");
-    let id = task["id"].as_str().unwrap().to_owned();
-    let client = client.clone();
-    testkit::eventually(std::time::Duration::from_secs(20), "task to complete", || {
-        let client = client.clone();
-        let id = id.clone();
-        async move {
-            let task = client.get_task(&id).await;
-            (task["status"]["state"] == "completed").then_some(task)
-        }
-    })
-    .await
+    client.wait_for_state(task["id"].as_str().unwrap(), "completed", std::time::Duration::from_secs(20)).await
 }
 
 async fn shop(blocking: bool) {

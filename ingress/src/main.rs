@@ -2,21 +2,15 @@ use anyhow::Context as _;
 use clap::Parser;
 use ingress::config::Command;
 use ingress::Config;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    tracing_subscriber::fmt()
-        .json()
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_env_filter(EnvFilter::try_new(&config.log_level)?)
-        .init();
+    lifecycle::init_logging(&config.log_level)?;
     match config.command.clone().unwrap_or(Command::Serve) {
         Command::Serve => {
             config.validate().map_err(anyhow::Error::msg)?;
-            ingress::serve(config, shutdown_signal()).await
+            ingress::serve(config, lifecycle::shutdown_signal()).await
         }
         Command::Migrate { catalog } => {
             store::ensure_database(&config.database_url).await.context("creating the database")?;
@@ -32,24 +26,5 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", keys.mint(&subject, ttl)?);
             Ok(())
         }
-    }
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
     }
 }

@@ -226,8 +226,9 @@ pub async fn finish(
 pub async fn unapplied_before(pool: &PgPool, before: DateTime<Utc>, limit: i64) -> Result<Vec<TaskRow>> {
     let cols = COLUMNS.split(", ").map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", ");
     let rows = sqlx::query_as(&format!(
-        "SELECT {cols} FROM tasks t JOIN contexts c USING (principal, context_id)
-         WHERE t.seq > c.applied_seq AND t.created_at < $1 ORDER BY t.created_at LIMIT $2"
+        "SELECT {cols} FROM contexts c
+         JOIN tasks t ON t.principal = c.principal AND t.context_id = c.context_id AND t.seq > c.applied_seq
+         WHERE c.applied_seq < c.last_seq AND t.created_at < $1 ORDER BY t.created_at LIMIT $2"
     ))
     .bind(before)
     .bind(limit)

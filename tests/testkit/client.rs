@@ -76,6 +76,15 @@ impl Client {
         body.get("result").cloned().unwrap_or_else(|| panic!("tasks/get answered an error: {body}"))
     }
 
+    /// Polls `tasks/get` until the task is in `state` (bounded by `timeout`); returns it.
+    pub async fn wait_for_state(&self, id: &str, state: &str, timeout: std::time::Duration) -> Value {
+        crate::eventually(timeout, &format!("task {id} to be {state}"), || async move {
+            let task = self.get_task(id).await;
+            (task["status"]["state"] == state).then_some(task)
+        })
+        .await
+    }
+
     /// Sends an action and waits for its task; returns the task.
     pub async fn act(&self, action_json: Value, context_id: Option<&str>) -> Value {
         self.send(message(action(action_json), context_id), true).await

@@ -53,7 +53,10 @@ pub async fn endpoint(
 ) -> Response {
     let body = match body {
         Ok(body) => body,
-        Err(_) => return Error::BodyTooLarge(state.config.max_body_bytes).into_response(),
+        Err(rejection) if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            return Error::BodyTooLarge(state.config.max_body_bytes).into_response();
+        }
+        Err(rejection) => return Error::InvalidRequest(format!("could not read the body: {}", rejection.body_text())).into_response(),
     };
     if let Err(error) = check_content_type(&headers) {
         return error.into_response();

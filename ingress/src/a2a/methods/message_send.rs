@@ -78,6 +78,7 @@ pub async fn handle(state: &AppState, principal: &Principal, headers: &HeaderMap
         Accepted::New(row) => (row, false),
         Accepted::Existing(row) => (row, true),
     };
+    tracing::info!(task_id = %row.id, context_id = %row.context_id, seq = row.seq, resent, "task accepted");
     if !resent {
         publish(state, &row).await?;
     }

@@ -1,0 +1,34 @@
+//! Process start-up and shutdown shared by the ingress and worker binaries.
+
+use tracing_subscriber::EnvFilter;
+
+/// Structured JSON logs on stdout, one event per line, with the current span's fields (task
+/// and context ids of a turn, method and path of a request).
+pub fn init_logging(filter: &str) -> Result<(), tracing_subscriber::filter::ParseError> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_env_filter(EnvFilter::try_new(filter)?)
+        .init();
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}
