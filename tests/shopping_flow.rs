@@ -71,6 +71,24 @@ async fn shopping_flow_blocking() {
     shop(true).await;
 }
 
+/// Free text (until the LLM agent arrives): a catalog search of its words and the list of
+/// actions; a text part that is exactly a JSON action runs that action.
+#[tokio::test]
+async fn text_turns_search_and_json_text_runs_the_action() {
+    let stack = Stack::start(StackOptions { workers: 1, ..Default::default() }).await;
+    let client = stack.client("chatty");
+    let chat = client.send(message(json!([{"kind": "text", "text": "show me strawberries"}]), None), true).await;
+    let results = data_part(&chat, "a2a.product_results").expect("search results");
+    assert_eq!(results["results"][0]["productID"], "STRAW-001");
+    let text = chat["status"]["message"]["parts"][0]["text"].as_str().unwrap();
+    assert!(text.contains("add_to_checkout") && text.contains("complete_checkout"), "{text}");
+
+    let context_id = chat["contextId"].as_str().unwrap();
+    let as_text = json!([{"kind": "text", "text": r#"{"action": "add_to_checkout", "product_id": "STRAW-001", "quantity": 3}"#}]);
+    let added = client.send(message(as_text, Some(context_id)), true).await;
+    assert_eq!(quantity(&checkout_of(&added).unwrap(), "STRAW-001"), 3);
+}
+
 /// Non-blocking sends: each returns the submitted task; tasks/get reports the result.
 #[tokio::test]
 async fn shopping_flow_non_blocking() {
