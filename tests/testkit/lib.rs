@@ -28,14 +28,15 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }
 
-/// Where the built binaries are: `CARTWRIGHT_BIN_DIR`, or the profile folder this test
-/// executable was built into (target/<profile>/deps/..).
+/// Where the built binaries are: `CARTWRIGHT_BIN_DIR`, or the profile folder this executable
+/// was built into (tests run from target/<profile>/deps, the bench from target/<profile>).
 pub fn bin_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("CARTWRIGHT_BIN_DIR") {
         return PathBuf::from(dir);
     }
     let exe = std::env::current_exe().expect("current exe");
-    exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps").to_path_buf()
+    let dir = exe.parent().expect("the executable's folder");
+    if dir.ends_with("deps") { dir.parent().expect("target/<profile>") } else { dir }.to_path_buf()
 }
 
 /// A port nobody listens on right now.

@@ -9,6 +9,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::Notify;
 
+/// The most lines kept per process; older ones are dropped (a benchmark prints many).
+const MAX_LINES: usize = 20_000;
+
 #[derive(Default)]
 struct Logs {
     lines: Mutex<Vec<String>>,
@@ -48,7 +51,13 @@ impl Proc {
                     if echo {
                         eprintln!("[{name}] {line}");
                     }
-                    logs.lines.lock().unwrap().push(line);
+                    {
+                        let mut lines = logs.lines.lock().unwrap();
+                        if lines.len() >= MAX_LINES {
+                            lines.drain(..MAX_LINES / 2);
+                        }
+                        lines.push(line);
+                    }
                     logs.added.notify_waiters();
                 }
             });

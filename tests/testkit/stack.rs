@@ -21,11 +21,24 @@ pub struct StackOptions {
     pub ack_wait: u64,
     /// Extra environment for the first worker only (fault points).
     pub first_worker_env: Vec<(String, String)>,
+    /// Extra environment for every worker.
+    pub worker_env: Vec<(String, String)>,
+    /// Connections per process's PostgreSQL pool.
+    pub db_pool_size: u32,
+    pub log_level: String,
 }
 
 impl Default for StackOptions {
     fn default() -> Self {
-        StackOptions { workers: 2, partitions: 8, ack_wait: 3, first_worker_env: Vec::new() }
+        StackOptions {
+            workers: 2,
+            partitions: 8,
+            ack_wait: 3,
+            first_worker_env: Vec::new(),
+            worker_env: Vec::new(),
+            db_pool_size: 8,
+            log_level: "info".to_owned(),
+        }
     }
 }
 
@@ -67,8 +80,8 @@ impl Stack {
             ("AGENT_PORT", self.port.to_string()),
             ("PUBLIC_URL", self.base_url.clone()),
             ("RECONCILE_AFTER", "5".to_owned()),
-            ("DB_POOL_SIZE", "8".to_owned()),
-            ("LOG_LEVEL", "info".to_owned()),
+            ("DB_POOL_SIZE", self.options.db_pool_size.to_string()),
+            ("LOG_LEVEL", self.options.log_level.clone()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -94,6 +107,7 @@ impl Stack {
     pub async fn start_worker(&mut self, extra_env: &[(String, String)]) -> usize {
         let binary = crate::bin_dir().join("cartwright-worker");
         let mut env = self.env();
+        env.extend(self.options.worker_env.iter().cloned());
         env.extend(extra_env.iter().cloned());
         let name = format!("worker-{}", self.workers.len());
         let process = Proc::spawn(&name, &binary, &[], &env);

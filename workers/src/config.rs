@@ -38,6 +38,10 @@ pub struct Config {
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `workers=debug,info`.
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+    /// Benchmark-only stand-in for LLM latency until the agent arrives: milliseconds each turn
+    /// waits (holding no database connection) before it runs. 0 in production.
+    #[arg(long, env = "SIMULATED_TURN_MS", default_value_t = 0)]
+    pub simulated_turn_ms: u64,
     /// Test-only fault point, `<before_commit|after_commit>:<messageId marker>`.
     #[arg(long, env = "CARTWRIGHT_FAULT")]
     pub fault: Option<String>,

@@ -57,7 +57,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         merchant: Merchant::seed(),
         session_ttl: chrono::Duration::seconds(config.session_ttl as i64),
     };
-    let conversations = Conversations::new(Handler { pool: pool.clone(), settings, faults });
+    let simulated_turn = (config.simulated_turn_ms > 0).then(|| Duration::from_millis(config.simulated_turn_ms));
+    let conversations = Conversations::new(Handler { pool: pool.clone(), settings, faults, simulated_turn });
     let (stop, stopped) = watch::channel(false);
     let mut pullers = Vec::new();
     for partition in 0..topology.partitions {

@@ -28,6 +28,8 @@ pub struct Handler {
     pub pool: PgPool,
     pub settings: Settings,
     pub faults: Faults,
+    /// Benchmark-only wait before each turn (see `SIMULATED_TURN_MS`).
+    pub simulated_turn: Option<std::time::Duration>,
 }
 
 /// The per-conversation queues of one worker process.
@@ -117,6 +119,9 @@ impl Handler {
 
     async fn outcome(&self, envelope: &TaskEnvelope, message: &Message) -> Outcome {
         let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+        if let Some(latency) = self.simulated_turn {
+            tokio::time::sleep(latency).await;
+        }
         match turn::apply(&self.pool, envelope, &self.settings, &self.faults).await {
             Ok(Applied::Committed) => {
                 tracing::info!("turn committed");

@@ -1,0 +1,172 @@
+//! `cartwright-bench`: measures the whole system on this machine (nats-server, PostgreSQL,
+//! ingress, workers and this load generator all share it), prints a table and writes
+//! BENCHMARKS.md. Run it with `make bench` (release binaries).
+//!
+//! Scenarios:
+//! - acceptance: authenticated non-blocking `message/send`, unique messageIds, 64 at a time,
+//!   no worker running (the ingress alone: auth, validation, PostgreSQL record, JetStream publish).
+//! - end-to-end: conversations sending `add_to_checkout` one after another with blocking sends,
+//!   with 1, 2 and 4 workers; afterwards every checkout is checked for order and exactly-once.
+//! - headroom: 1,000 conversations whose turns each take 2 s (`SIMULATED_TURN_MS`, standing in
+//!   for the LLM call) on two workers; the ideal is 500 turns/s.
+
+mod load;
+mod report;
+
+use std::time::Duration;
+
+use clap::Parser;
+use serde_json::json;
+use testkit::{Stack, StackOptions};
+
+use crate::load::Sample;
+use crate::report::{Row, Verdict};
+
+#[derive(Parser)]
+#[command(name = "cartwright-bench")]
+struct Args {
+    /// Short windows (for a smoke run); figures are noisier.
+    #[arg(long)]
+    quick: bool,
+    /// Where to write the report.
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    out: String,
+    /// Run only the scenarios whose name contains this.
+    #[arg(long)]
+    only: Option<String>,
+}
+
+const ACCEPT_LANES: usize = 64;
+const E2E_CONVERSATIONS: usize = 128;
+const HEADROOM_CONVERSATIONS: usize = 1000;
+const HEADROOM_TURN_MS: u64 = 2000;
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let (warmup, window) = if args.quick { (Duration::from_secs(1), Duration::from_secs(4)) } else { (Duration::from_secs(3), Duration::from_secs(15)) };
+    let wanted = |name: &str| args.only.as_deref().is_none_or(|only| name.contains(only));
+    let mut rows = Vec::new();
+
+    if wanted("acceptance") {
+        let stack = stack(0, &[]).await;
+        let sample = accept(&stack, warmup, window).await;
+        rows.push(Row::new("acceptance", "non-blocking message/send, 64 concurrent, no workers", &sample, None));
+    }
+    let mut one_worker = None;
+    for workers in [1usize, 2, 4] {
+        let name = format!("end-to-end/{workers}w");
+        if !wanted(&name) {
+            continue;
+        }
+        let stack = stack(workers, &[]).await;
+        let sample = converse(&stack, E2E_CONVERSATIONS, warmup, window).await;
+        let verdict = verify(&stack).await;
+        let base = *one_worker.get_or_insert(sample.per_second());
+        let mut row = Row::new(&name, &format!("{E2E_CONVERSATIONS} conversations, blocking add_to_checkout, {workers} worker(s)"), &sample, Some(verdict));
+        row.ratio = Some(sample.per_second() / base);
+        rows.push(row);
+    }
+    if wanted("headroom") {
+        let env = [("SIMULATED_TURN_MS".to_owned(), HEADROOM_TURN_MS.to_string())];
+        let stack = stack(2, &env).await;
+        let window = window.max(Duration::from_secs(20));
+        let sample = converse(&stack, HEADROOM_CONVERSATIONS, Duration::from_secs(5), window).await;
+        let verdict = verify(&stack).await;
+        let ideal = HEADROOM_CONVERSATIONS as f64 * 1000.0 / HEADROOM_TURN_MS as f64;
+        let mut row = Row::new(
+            "headroom",
+            &format!("{HEADROOM_CONVERSATIONS} conversations, {HEADROOM_TURN_MS} ms per turn, 2 workers (ideal {ideal:.0}/s)"),
+            &sample,
+            Some(verdict),
+        );
+        row.ratio = Some(sample.per_second() / ideal);
+        rows.push(row);
+    }
+
+    let table = report::table(&rows);
+    println!("{table}");
+    report::write(&args.out, &table, args.quick).expect("write the report");
+    println!("wrote {}", args.out);
+}
+
+async fn stack(workers: usize, worker_env: &[(String, String)]) -> Stack {
+    Stack::start(StackOptions {
+        workers,
+        partitions: 16,
+        ack_wait: 30,
+        worker_env: worker_env.to_vec(),
+        db_pool_size: 16,
+        ..Default::default()
+    })
+    .await
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder().pool_max_idle_per_host(2048).build().expect("http client")
+}
+
+async fn accept(stack: &Stack, warmup: Duration, window: Duration) -> Sample {
+    let mut client = stack.client("bench-accept");
+    client.http = http();
+    load::run(ACCEPT_LANES, warmup, window, move |lane, i| {
+        let client = client.clone();
+        async move {
+            let message = testkit::client::message_with_id(
+                &format!("acc-{lane}-{i}"),
+                testkit::client::action(json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 1})),
+                Some(&format!("acc-{lane}")),
+            );
+            let (status, body) = client.rpc("message/send", json!({"message": message, "configuration": {"blocking": false}})).await;
+            status.is_success() && body["result"]["status"]["state"] == "submitted"
+        }
+    })
+    .await
+}
+
+/// `conversations` lanes, each its own conversation, each sending blocking adds one at a time.
+async fn converse(stack: &Stack, conversations: usize, warmup: Duration, window: Duration) -> Sample {
+    let mut client = stack.client("bench-e2e");
+    client.http = http();
+    load::run(conversations, warmup, window, move |lane, i| {
+        let client = client.clone();
+        async move {
+            let message = testkit::client::message_with_id(
+                &format!("e2e-{lane}-{i}"),
+                testkit::client::action(json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 1})),
+                Some(&format!("e2e-{lane}")),
+            );
+            let (status, body) = client.rpc("message/send", json!({"message": message})).await;
+            status.is_success() && body["result"]["status"]["state"] == "completed"
+        }
+    })
+    .await
+}
+
+/// After a run: wait for every accepted task to finish, then check each conversation's tasks,
+/// in sequence order, saw the quantity go up by exactly one each (order held, applied once).
+async fn verify(stack: &Stack) -> Verdict {
+    let pool = &stack.db.pool;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let mut stuck: i64;
+    loop {
+        stuck = sqlx::query_scalar("SELECT count(*) FROM tasks WHERE finished_at IS NULL").fetch_one(pool).await.expect("count");
+        if stuck == 0 || tokio::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let out_of_order: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM tasks t
+         WHERE t.state = 'completed' AND (
+             SELECT (li->>'quantity')::bigint FROM jsonb_array_elements(
+                 (SELECT p->'data'->'a2a.ucp.checkout'->'line_items' FROM jsonb_array_elements(t.reply->'parts') p
+                  WHERE p->'data' ? 'a2a.ucp.checkout')) li
+             WHERE li->'item'->>'id' = 'BISC-001') IS DISTINCT FROM t.seq",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("order check");
+    let tasks: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks").fetch_one(pool).await.expect("count");
+    Verdict { tasks, stuck, out_of_order }
+}

@@ -1,0 +1,81 @@
+//! The table printed and written to BENCHMARKS.md.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::load::Sample;
+
+/// What the post-run check found.
+#[derive(Debug, Clone, Copy)]
+pub struct Verdict {
+    pub tasks: i64,
+    pub stuck: i64,
+    pub out_of_order: i64,
+}
+
+pub struct Row {
+    pub name: String,
+    pub what: String,
+    pub per_second: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub failed: u64,
+    pub ratio: Option<f64>,
+    pub verdict: Option<Verdict>,
+}
+
+impl Row {
+    pub fn new(name: &str, what: &str, sample: &Sample, verdict: Option<Verdict>) -> Row {
+        Row {
+            name: name.to_owned(),
+            what: what.to_owned(),
+            per_second: sample.per_second(),
+            p50: sample.percentile(50),
+            p99: sample.percentile(99),
+            failed: sample.failed,
+            ratio: None,
+            verdict,
+        }
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1000.0)
+}
+
+pub fn table(rows: &[Row]) -> String {
+    let mut out = String::from("| scenario | what | per second | p50 ms | p99 ms | failed | ratio | tasks checked | out of order | stuck |\n");
+    out.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for row in rows {
+        let ratio = row.ratio.map_or("".to_owned(), |r| format!("{r:.2}"));
+        let (tasks, order, stuck) = row.verdict.map_or(("".into(), "".into(), "".into()), |v| {
+            (v.tasks.to_string(), v.out_of_order.to_string(), v.stuck.to_string())
+        });
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
+            row.name, row.what, row.per_second, ms(row.p50), ms(row.p99), row.failed, ratio, tasks, order, stuck
+        );
+    }
+    out
+}
+
+/// Writes the report: the table, when and how it was measured.
+pub fn write(path: &str, table: &str, quick: bool) -> std::io::Result<()> {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let report = format!(
+        "# Benchmarks\n\n\
+         Measured {date} on this project's machine ({cores} cores), with nats-server, PostgreSQL, the ingress, \
+         the workers and the load generator all sharing it. Release binaries, `LOG_LEVEL=info` (JSON logs on), \
+         nats-server with `sync_interval: always` (fsync before every PubAck), PostgreSQL defaults \
+         (`synchronous_commit = on`), 16 partitions, `DB_POOL_SIZE=16` per process.{quick}\n\n\
+         Command: `make bench` (or `cargo run --release -p bench -- --only <scenario>`).\n\n{table}\n\
+         Columns: *per second* counts operations that finished inside the measured window; p50/p99 are their latencies \
+         (for blocking sends, from request to completed task). *ratio* is to one worker for end-to-end, and to the ideal \
+         for headroom. *tasks checked*, *out of order* and *stuck* come from the database after the run: every task's \
+         checkout snapshot must show the quantity its sequence number says, and no task may be left unfinished.\n",
+        date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        quick = if quick { " Quick run (short windows): noisier figures." } else { "" },
+    );
+    std::fs::write(path, report)
+}
