@@ -27,8 +27,14 @@ fn with_database(url: &str, name: &str) -> String {
 }
 
 impl TestDb {
+    /// A database on the server at `TEST_DATABASE_URL`.
     pub async fn create(public_url: &str) -> TestDb {
-        let admin_url = admin_url();
+        TestDb::create_on(&admin_url(), public_url).await
+    }
+
+    /// A database on the server at `admin_url`.
+    pub async fn create_on(admin_url: &str, public_url: &str) -> TestDb {
+        let admin_url = admin_url.to_owned();
         let name = format!("cw_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::connect(&admin_url).await.expect("connect to TEST_DATABASE_URL");
         sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");

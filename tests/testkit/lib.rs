@@ -5,6 +5,7 @@
 //! - [`process`]: child processes with captured logs, killed on drop.
 //! - [`nats`]: a nats-server of our own on a free port with a temporary store.
 //! - [`db`]: a fresh, migrated, seeded database per test, dropped afterwards.
+//! - [`pg`]: a PostgreSQL server of the test's own, for tests that restart it.
 //! - [`profile`]: an HTTP server for the client's UCP profile.
 //! - [`client`]: a JSON-RPC client for the ingress.
 //! - [`stack`]: all of the above wired together.
@@ -12,6 +13,7 @@
 pub mod client;
 pub mod db;
 pub mod nats;
+pub mod pg;
 pub mod process;
 pub mod profile;
 pub mod stack;

@@ -26,6 +26,8 @@ pub struct StackOptions {
     /// Connections per process's PostgreSQL pool.
     pub db_pool_size: u32,
     pub log_level: String,
+    /// The PostgreSQL server to create the database on (default: `TEST_DATABASE_URL`).
+    pub postgres_admin_url: Option<String>,
 }
 
 impl Default for StackOptions {
@@ -38,6 +40,7 @@ impl Default for StackOptions {
             worker_env: Vec::new(),
             db_pool_size: 8,
             log_level: "info".to_owned(),
+            postgres_admin_url: None,
         }
     }
 }
@@ -58,7 +61,10 @@ impl Stack {
         let nats = NatsServer::start().await;
         let port = crate::free_port();
         let base_url = format!("http://127.0.0.1:{port}");
-        let db = TestDb::create(&base_url).await;
+        let db = match &options.postgres_admin_url {
+            Some(admin_url) => TestDb::create_on(admin_url, &base_url).await,
+            None => TestDb::create(&base_url).await,
+        };
         let profile_base = crate::profile::serve().await;
         let mut stack = Stack { options, nats, db, ingress: None, workers: Vec::new(), base_url, profile_base, port };
         for i in 0..stack.options.workers {

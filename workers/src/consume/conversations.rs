@@ -2,7 +2,8 @@
 //! in the order they arrived; different conversations run concurrently, without limit here
 //! (the partition consumers' `max_ack_pending` and the database pool bound the real work).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 use std::sync::{Arc, Mutex};
 
 use async_nats::jetstream::Message;
@@ -15,6 +16,15 @@ use super::keepalive::Keepalive;
 use crate::commerce::actions::Settings;
 use crate::fault::Faults;
 use crate::turn::{self, Applied};
+
+/// Deliveries after which a turn that keeps failing (for a reason other than the database being
+/// unreachable) is recorded as failed, so its conversation is not blocked behind it forever.
+pub const MAX_TURN_ATTEMPTS: i64 = 10;
+
+/// The first wait before a parked job is retried when nothing else happens.
+pub const RECHECK_FIRST: Duration = Duration::from_millis(20);
+/// The longest wait between retries of parked jobs.
+pub const RECHECK_MAX: Duration = Duration::from_secs(1);
 
 /// A delivered task waiting for its turn.
 pub struct Job {
@@ -80,23 +90,48 @@ impl Conversations {
         tokio::spawn(self.clone().run_conversation(key, jobs, running));
     }
 
+    /// Runs one conversation's jobs in arrival order. A job whose predecessor has not been
+    /// applied yet (it is still on its way, or another worker holds it) is parked here, still
+    /// kept alive, and retried lowest sequence first: right after this runner applies anything,
+    /// and otherwise on a timer that backs off from [`RECHECK_FIRST`] to [`RECHECK_MAX`]. Parking
+    /// instead of nak'ing keeps a conversation's backlog from being redelivered out of order
+    /// again and again after a worker dies.
     async fn run_conversation(self: Arc<Self>, key: String, mut jobs: mpsc::UnboundedReceiver<Job>, _running: mpsc::Sender<()>) {
+        let mut parked: BTreeMap<i64, Job> = BTreeMap::new();
+        let mut recheck = RECHECK_FIRST;
         loop {
             let job = match jobs.try_recv() {
-                Ok(job) => job,
-                Err(_) => {
+                Ok(job) => Some(job),
+                Err(_) if parked.is_empty() => {
                     // Check emptiness under the map lock: senders hold it while sending.
                     let mut queues = self.queues();
                     match jobs.try_recv() {
-                        Ok(job) => job,
+                        Ok(job) => Some(job),
                         Err(_) => {
                             queues.remove(&key);
                             return;
                         }
                     }
                 }
+                Err(_) => tokio::select! {
+                    job = jobs.recv() => job,
+                    _ = tokio::time::sleep(recheck) => None,
+                },
             };
-            self.handler.handle(job).await;
+            let progressed = match job {
+                Some(job) => {
+                    self.handler.simulate_latency().await;
+                    self.handler.attempt(job, &mut parked).await
+                }
+                None => {
+                    recheck = (recheck * 2).min(RECHECK_MAX);
+                    self.handler.retry_parked(&mut parked).await
+                }
+            };
+            if progressed {
+                recheck = RECHECK_FIRST;
+                self.handler.retry_parked(&mut parked).await;
+            }
         }
     }
 
@@ -108,51 +143,85 @@ impl Conversations {
 }
 
 impl Handler {
-    /// Runs one job's turn and acknowledges its message.
-    async fn handle(&self, job: Job) {
-        let Job { envelope, message, keepalive } = job;
-        let span = tracing::info_span!("turn", task_id = %envelope.task_id, context_id = %envelope.context_id, seq = envelope.seq);
-        let outcome = tracing::Instrument::instrument(self.outcome(&envelope, &message), span).await;
-        acknowledge(&message, outcome).await;
-        drop(keepalive);
-    }
-
-    async fn outcome(&self, envelope: &TaskEnvelope, message: &Message) -> Outcome {
-        let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+    /// Benchmark-only: waits as long as an LLM call would (see `SIMULATED_TURN_MS`).
+    async fn simulate_latency(&self) {
         if let Some(latency) = self.simulated_turn {
             tokio::time::sleep(latency).await;
         }
+    }
+
+    /// Runs one job's turn. Acknowledges its message, or parks it if its predecessor has not
+    /// been applied yet. Returns true if the conversation's fence moved.
+    async fn attempt(&self, job: Job, parked: &mut BTreeMap<i64, Job>) -> bool {
+        let span = tracing::info_span!("turn", task_id = %job.envelope.task_id, context_id = %job.envelope.context_id, seq = job.envelope.seq);
+        let step = tracing::Instrument::instrument(self.step(&job.envelope, &job.message), span).await;
+        match step {
+            Step::Park => {
+                parked.insert(job.envelope.seq, job);
+                false
+            }
+            Step::Done(outcome, progressed) => {
+                acknowledge(&job.message, outcome).await;
+                progressed
+            }
+        }
+    }
+
+    /// Retries parked jobs, lowest sequence first, while they apply. Returns true if any did.
+    async fn retry_parked(&self, parked: &mut BTreeMap<i64, Job>) -> bool {
+        let mut progressed = false;
+        while let Some((_, job)) = parked.pop_first() {
+            let seq = job.envelope.seq;
+            if self.attempt(job, parked).await {
+                progressed = true;
+            } else if parked.contains_key(&seq) {
+                return progressed;
+            }
+        }
+        progressed
+    }
+
+    async fn step(&self, envelope: &TaskEnvelope, message: &Message) -> Step {
+        let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
         match turn::apply(&self.pool, envelope, &self.settings, &self.faults).await {
             Ok(Applied::Committed) => {
                 tracing::info!("turn committed");
-                Outcome::Ack
+                Step::Done(Outcome::Ack, true)
             }
             Ok(Applied::AlreadyApplied) => {
                 tracing::info!("duplicate delivery skipped");
-                Outcome::Ack
+                Step::Done(Outcome::Ack, true)
             }
             Ok(Applied::NotYet) => {
-                tracing::debug!(delivered, "an earlier task of the conversation is pending; retrying later");
-                Outcome::Retry(retry_delay(delivered))
+                tracing::debug!("an earlier task of the conversation is pending; parked");
+                Step::Park
             }
             Ok(Applied::UnknownConversation) => {
                 tracing::error!("task names a conversation this database does not have; discarding");
-                Outcome::Discard
+                Step::Done(Outcome::Discard, false)
             }
-            Err(error) if error.is_unavailable() || matches!(error, store::Error::CheckoutVersionConflict(_)) => {
+            Err(error) if error.is_unavailable() || delivered < MAX_TURN_ATTEMPTS => {
                 tracing::warn!(%error, delivered, "turn could not commit; retrying later");
-                Outcome::Retry(retry_delay(delivered))
+                Step::Done(Outcome::Retry(retry_delay(delivered)), false)
             }
             Err(error) => {
                 tracing::error!(%error, "turn failed; recording the task as failed");
                 match turn::fail(&self.pool, envelope, &self.faults).await {
-                    Ok(_) => Outcome::Ack,
+                    Ok(_) => Step::Done(Outcome::Ack, true),
                     Err(error) => {
                         tracing::warn!(%error, "could not record the failure; retrying later");
-                        Outcome::Retry(retry_delay(delivered))
+                        Step::Done(Outcome::Retry(retry_delay(delivered)), false)
                     }
                 }
             }
         }
     }
+}
+
+/// What became of one attempt at a job.
+enum Step {
+    /// Acknowledge with this outcome; true if the conversation's fence moved.
+    Done(Outcome, bool),
+    /// Keep the job here until its predecessor is applied.
+    Park,
 }
