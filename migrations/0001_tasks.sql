@@ -41,8 +41,10 @@ CREATE TABLE tasks (
     finished_at    timestamptz,
     CONSTRAINT tasks_pkey PRIMARY KEY (id),
     -- A2A idempotency: one task per (principal, messageId), however often it is resent.
-    CONSTRAINT tasks_principal_message_id_key UNIQUE (principal, message_id),
-    CONSTRAINT tasks_context_seq_key UNIQUE (principal, context_id, seq),
+    -- The selective column leads in both keys: with `principal` first, the planner may scan
+    -- all of a principal's tasks in one index to find one messageId (seen in the benchmark).
+    CONSTRAINT tasks_message_id_principal_key UNIQUE (message_id, principal),
+    CONSTRAINT tasks_context_seq_key UNIQUE (context_id, principal, seq),
     CONSTRAINT tasks_context_fkey FOREIGN KEY (principal, context_id) REFERENCES contexts,
     CONSTRAINT tasks_finished_iff_terminal CHECK (
         (state IN ('completed', 'canceled', 'failed', 'rejected')) = (finished_at IS NOT NULL)

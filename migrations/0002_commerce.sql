@@ -39,7 +39,9 @@ CREATE TABLE checkouts (
     CONSTRAINT checkouts_context_fkey FOREIGN KEY (principal, context_id) REFERENCES contexts
 );
 CREATE UNIQUE INDEX checkouts_one_open_per_context
-    ON checkouts (principal, context_id) WHERE status NOT IN ('completed', 'canceled');
+    ON checkouts (context_id, principal) WHERE status NOT IN ('completed', 'canceled');
+-- The latest checkout of a conversation, open or not.
+CREATE INDEX checkouts_context_updated_idx ON checkouts (context_id, principal, updated_at DESC);
 
 CREATE TABLE orders (
     id          text        NOT NULL,

@@ -5,6 +5,7 @@
 //! - [`config`]: the typed configuration read from the environment.
 //! - [`error`]: the one error type, mapped to JSON-RPC errors and HTTP statuses in one place.
 //! - [`auth`]: the `Principal` extractor (bearer JWT, HS256).
+//! - [`catalog`]: the cached set of product ids messages are validated against.
 //! - [`a2a`]: the JSON-RPC endpoint, one file per method.
 //! - [`ucp`]: UCP-Agent header, client profiles, capability negotiation.
 //! - [`well_known`]: agent card and UCP business profile, with ETags.
@@ -12,6 +13,7 @@
 
 pub mod a2a;
 pub mod auth;
+pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod health;
@@ -46,6 +48,7 @@ pub struct AppState {
     pub keys: Arc<auth::Keys>,
     pub watcher: Arc<TaskWatcher>,
     pub profiles: Arc<ucp::profiles::Profiles>,
+    pub products: Arc<catalog::KnownProducts>,
     pub documents: Arc<well_known::Documents>,
 }
 
@@ -96,6 +99,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
         keys: Arc::new(auth::Keys::new(&secret)),
         watcher,
         profiles: Arc::new(ucp::profiles::Profiles::new()),
+        products: Arc::new(catalog::KnownProducts::default()),
         documents: Arc::new(documents),
     };
     tracing::info!(%addr, "ingress listening");

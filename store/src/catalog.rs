@@ -110,11 +110,8 @@ pub async fn get(conn: &mut PgConnection, id: &str) -> Result<Option<Product>> {
     Ok(row.map(|(id, name, price_minor, currency, image_url)| Product { id, name, price_minor, currency, image_url }))
 }
 
-/// Whether a product exists.
-pub async fn exists(pool: &PgPool, id: &str) -> Result<bool> {
-    let found = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM products WHERE id = $1)")
-        .bind(id)
-        .fetch_one(pool)
-        .await?;
-    Ok(found)
+/// Every product id.
+pub async fn ids(pool: &PgPool) -> Result<Vec<String>> {
+    let ids = sqlx::query_scalar("SELECT id FROM products").fetch_all(pool).await?;
+    Ok(ids)
 }

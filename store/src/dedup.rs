@@ -18,12 +18,3 @@ pub async fn record_processed(conn: &mut PgConnection, msg_id: &str, task_id: Uu
     .await?;
     Ok(inserted.rows_affected() == 1)
 }
-
-/// Whether `msg_id` has been processed.
-pub async fn is_processed(conn: &mut PgConnection, msg_id: &str) -> Result<bool> {
-    let found = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM processed_messages WHERE msg_id = $1)")
-        .bind(msg_id)
-        .fetch_one(conn)
-        .await?;
-    Ok(found)
-}

@@ -10,7 +10,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
-use crate::{contexts, notify, violated_constraint, Error, Result};
+use crate::{notify, violated_constraint, Error, Result};
 
 const COLUMNS: &str = "id, principal, context_id, seq, message_id, state::text AS state, request, capabilities, \
                        reply, artifacts, created_at, updated_at, finished_at";
@@ -95,32 +95,33 @@ pub enum Accepted {
     Existing(TaskRow),
 }
 
-/// Records a task in state `submitted` with the next sequence number of its conversation, in
-/// one transaction. A messageId the principal already used returns the existing task instead,
-/// however many copies arrive at once: the unique constraint decides, not a prior read.
+/// Records a task in state `submitted` with the next sequence number of its conversation (one
+/// statement, so one round trip and an implicit transaction). A messageId the principal already
+/// used returns the existing task instead, however many copies arrive at once: the unique
+/// constraint decides, not a prior read.
 pub async fn accept(pool: &PgPool, new: NewTask<'_>) -> Result<Accepted> {
-    let mut tx = pool.begin().await?;
-    let seq = contexts::take_next_seq(&mut tx, new.principal, new.context_id).await?;
     let inserted = sqlx::query_as::<_, TaskRow>(&format!(
-        "INSERT INTO tasks (id, principal, context_id, seq, message_id, request, capabilities)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+        "WITH context AS (
+             INSERT INTO contexts (principal, context_id, last_seq) VALUES ($2, $3, 1)
+             ON CONFLICT (principal, context_id)
+             DO UPDATE SET last_seq = contexts.last_seq + 1, updated_at = now()
+             RETURNING last_seq
+         )
+         INSERT INTO tasks (id, principal, context_id, seq, message_id, request, capabilities)
+         SELECT $1, $2, $3, context.last_seq, $4, $5, $6 FROM context
+         RETURNING {COLUMNS}"
     ))
     .bind(new.id)
     .bind(new.principal)
     .bind(new.context_id)
-    .bind(seq)
     .bind(new.message_id)
     .bind(new.request)
     .bind(new.capabilities)
-    .fetch_one(&mut *tx)
+    .fetch_one(pool)
     .await;
     match inserted {
-        Ok(row) => {
-            tx.commit().await?;
-            Ok(Accepted::New(row))
-        }
-        Err(e) if violated_constraint(&e) == Some("tasks_principal_message_id_key") => {
-            tx.rollback().await?;
+        Ok(row) => Ok(Accepted::New(row)),
+        Err(e) if violated_constraint(&e) == Some("tasks_message_id_principal_key") => {
             let existing = find_by_message_id(pool, new.principal, new.message_id)
                 .await?
                 .ok_or(Error::Database(e))?;

@@ -45,14 +45,11 @@ pub async fn handle(state: &AppState, principal: &Principal, headers: &HeaderMap
     if let Some(task_id) = &message.task_id {
         return Err(refuse_continuation(state, principal, task_id).await?);
     }
-    if let Some(existing) = store::tasks::find_by_message_id(&state.db, &principal.0, &message.message_id).await? {
-        return respond(state, principal, existing, &params.configuration, true).await;
-    }
     let agent = agent_header::parse(headers.get("ucp-agent").and_then(|v| v.to_str().ok()))?;
     let capabilities = state.profiles.negotiate(&agent.profile, agent.version.as_deref()).await?;
     if let Turn::Action { action } = &turn {
         if let Some(product_id) = action.product_id() {
-            if !store::catalog::exists(&state.db, product_id).await? {
+            if !state.products.contains(&state.db, product_id).await? {
                 return Err(Error::InvalidParams(format!("unknown product {product_id:?}")));
             }
         }
