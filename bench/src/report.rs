@@ -60,22 +60,31 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
-/// Writes the report: the table, when and how it was measured.
+/// Marks the generated part of BENCHMARKS.md; text outside the markers (the history of
+/// measurements, notes) is kept.
+const BEGIN: &str = "<!-- bench:begin (written by cartwright-bench; edit outside these markers) -->";
+const END: &str = "<!-- bench:end -->";
+
+/// Writes the latest figures into the report, between the markers.
 pub fn write(path: &str, table: &str, quick: bool) -> std::io::Result<()> {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let report = format!(
-        "# Benchmarks\n\n\
+    let section = format!(
+        "{BEGIN}\n## Latest run\n\n\
          Measured {date} on this project's machine ({cores} cores), with nats-server, PostgreSQL, the ingress, \
          the workers and the load generator all sharing it. Release binaries, `LOG_LEVEL=info` (JSON logs on), \
          nats-server with `sync_interval: always` (fsync before every PubAck), PostgreSQL defaults \
-         (`synchronous_commit = on`), 16 partitions, `DB_POOL_SIZE=16` per process.{quick}\n\n\
-         Command: `make bench` (or `cargo run --release -p bench -- --only <scenario>`).\n\n{table}\n\
+         (`synchronous_commit = on`), 16 partitions, `DB_POOL_SIZE=16` per process.{quick}\n\n{table}\n\
          Columns: *per second* counts operations that finished inside the measured window; p50/p99 are their latencies \
          (for blocking sends, from request to completed task). *ratio* is to one worker for end-to-end, and to the ideal \
          for headroom. *tasks checked*, *out of order* and *stuck* come from the database after the run: every task's \
-         checkout snapshot must show the quantity its sequence number says, and no task may be left unfinished.\n",
+         checkout snapshot must show the quantity its sequence number says, and no task may be left unfinished.\n{END}",
         date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         quick = if quick { " Quick run (short windows): noisier figures." } else { "" },
     );
+    let existing = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\n".to_owned());
+    let report = match (existing.find(BEGIN), existing.find(END)) {
+        (Some(begin), Some(end)) if begin < end => format!("{}{section}{}", &existing[..begin], &existing[end + END.len()..]),
+        _ => format!("{}\n{section}\n", existing.trim_end()),
+    };
     std::fs::write(path, report)
 }
