@@ -197,29 +197,52 @@ pub async fn lock_for_turn(conn: &mut PgConnection, id: Uuid) -> Result<Option<T
     Ok(state.as_deref().and_then(TaskState::parse))
 }
 
-/// Writes a turn's result. Guarded: only a task still `submitted` or `working` moves, so a late
-/// worker cannot overwrite a task that was cancelled or finished meanwhile.
-pub async fn finish(
+/// A turn's result, written to its task.
+pub struct TurnResult<'a> {
+    pub state: TaskState,
+    pub reply: &'a Value,
+    pub artifacts: &'a Value,
+}
+
+/// Closes a worker's turn in one statement (one round trip): writes the result to the task
+/// (only if the task is still `submitted` or `working`, so a late worker cannot overwrite a
+/// cancelled or finished task), moves the conversation's fence from `seq - 1` to `seq`, and
+/// notifies waiters on commit. `result` is `None` for a task that is skipped (cancelled).
+/// Returns false if the fence did not hold.
+pub async fn complete_turn(
     conn: &mut PgConnection,
+    principal: &str,
+    context_id: &str,
+    seq: i64,
     id: Uuid,
-    state: TaskState,
-    reply: &Value,
-    artifacts: &Value,
+    result: Option<TurnResult<'_>>,
 ) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE tasks SET state = $2::task_state, reply = $3, artifacts = $4, updated_at = now(),
-                finished_at = CASE WHEN $5 THEN now() END
-         WHERE id = $1 AND state IN ('submitted', 'working')",
+    let advanced: i64 = sqlx::query_scalar(
+        "WITH finished AS (
+             UPDATE tasks SET state = $5::task_state, reply = $6, artifacts = $7, updated_at = now(),
+                    finished_at = CASE WHEN $8 THEN now() END
+             WHERE id = $4 AND $9 AND state IN ('submitted', 'working')
+             RETURNING id
+         ), advanced AS (
+             UPDATE contexts SET applied_seq = $3, updated_at = now()
+             WHERE principal = $1 AND context_id = $2 AND applied_seq = $3 - 1
+             RETURNING applied_seq
+         )
+         SELECT (SELECT count(*) FROM advanced) FROM (SELECT pg_notify($10, $4::text)) AS notified",
     )
+    .bind(principal)
+    .bind(context_id)
+    .bind(seq)
     .bind(id)
-    .bind(state.as_str())
-    .bind(reply)
-    .bind(artifacts)
-    .bind(state.is_terminal())
-    .execute(&mut *conn)
+    .bind(result.as_ref().map_or("submitted", |r| r.state.as_str()))
+    .bind(result.as_ref().map(|r| r.reply))
+    .bind(result.as_ref().map(|r| r.artifacts))
+    .bind(result.as_ref().is_some_and(|r| r.state.is_terminal()))
+    .bind(result.is_some())
+    .bind(notify::CHANNEL)
+    .fetch_one(conn)
     .await?;
-    notify::task_changed(conn, id).await?;
-    Ok(done.rows_affected() == 1)
+    Ok(advanced == 1)
 }
 
 /// Tasks accepted before `before` whose conversation has not applied them yet (cancelled ones

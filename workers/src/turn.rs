@@ -12,6 +12,7 @@ use schemas::action::Turn;
 use schemas::{TaskEnvelope, TaskState};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
+use store::tasks::TurnResult;
 use uuid::Uuid;
 
 use crate::commerce::actions::{self, Answer, Settings};
@@ -62,7 +63,7 @@ async fn commit_turn(pool: &PgPool, env: &TaskEnvelope, faults: &Faults, work: W
         return Ok(Applied::AlreadyApplied);
     }
     let state = store::tasks::lock_for_turn(&mut tx, env.task_id).await?;
-    if matches!(state, Some(TaskState::Submitted | TaskState::Working)) {
+    let result = if matches!(state, Some(TaskState::Submitted | TaskState::Working)) {
         let (state, answer, name) = match work {
             Work::Run(settings) => run(&mut tx, env, settings).await?,
             Work::Fail => {
@@ -71,9 +72,12 @@ async fn commit_turn(pool: &PgPool, env: &TaskEnvelope, faults: &Faults, work: W
             }
         };
         let (reply, artifacts) = render(env, &answer, name);
-        store::tasks::finish(&mut tx, env.task_id, state, &reply, &artifacts).await?;
-    }
-    store::contexts::advance_applied_seq(&mut tx, &env.principal, &env.context_id, env.seq).await?;
+        Some((state, reply, artifacts))
+    } else {
+        None
+    };
+    let result = result.as_ref().map(|(state, reply, artifacts)| TurnResult { state: *state, reply, artifacts });
+    store::tasks::complete_turn(&mut tx, &env.principal, &env.context_id, env.seq, env.task_id, result).await?;
     faults.reach(FaultPoint::BeforeCommit, env).await;
     tx.commit().await?;
     faults.reach(FaultPoint::AfterCommit, env).await;
