@@ -202,7 +202,7 @@ async fn chaos_loses_nothing_duplicates_nothing_and_keeps_order() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 
-    let ledger = ledger.lock().unwrap();
+    let ledger = std::mem::take(&mut *ledger.lock().unwrap());
     let accepted: Vec<&String> = ledger.accepted.values().flatten().collect();
     let states: HashMap<String, String> = sqlx::query_as::<_, (String, String)>("SELECT id::text, state::text FROM tasks")
         .fetch_all(&pool)

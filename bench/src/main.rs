@@ -106,38 +106,33 @@ fn http() -> reqwest::Client {
     reqwest::Client::builder().pool_max_idle_per_host(2048).build().expect("http client")
 }
 
+/// Non-blocking sends, `ACCEPT_LANES` at a time, each lane its own conversation.
 async fn accept(stack: &Stack, warmup: Duration, window: Duration) -> Sample {
-    let mut client = stack.client("bench-accept");
-    client.http = http();
-    load::run(ACCEPT_LANES, warmup, window, move |lane, i| {
-        let client = client.clone();
-        async move {
-            let message = testkit::client::message_with_id(
-                &format!("acc-{lane}-{i}"),
-                testkit::client::action(json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 1})),
-                Some(&format!("acc-{lane}")),
-            );
-            let (status, body) = client.rpc("message/send", json!({"message": message, "configuration": {"blocking": false}})).await;
-            status.is_success() && body["result"]["status"]["state"] == "submitted"
-        }
-    })
-    .await
+    add_to_checkout_lanes(stack, "acc", ACCEPT_LANES, false, warmup, window).await
 }
 
 /// `conversations` lanes, each its own conversation, each sending blocking adds one at a time.
 async fn converse(stack: &Stack, conversations: usize, warmup: Duration, window: Duration) -> Sample {
-    let mut client = stack.client("bench-e2e");
+    add_to_checkout_lanes(stack, "e2e", conversations, true, warmup, window).await
+}
+
+/// Lanes sending `add_to_checkout` one after another; a send counts when the task comes back
+/// `submitted` (non-blocking) or `completed` (blocking).
+async fn add_to_checkout_lanes(stack: &Stack, prefix: &'static str, lanes: usize, blocking: bool, warmup: Duration, window: Duration) -> Sample {
+    let mut client = stack.client(&format!("bench-{prefix}"));
     client.http = http();
-    load::run(conversations, warmup, window, move |lane, i| {
+    let expected = if blocking { "completed" } else { "submitted" };
+    load::run(lanes, warmup, window, move |lane, i| {
         let client = client.clone();
         async move {
             let message = testkit::client::message_with_id(
-                &format!("e2e-{lane}-{i}"),
+                &format!("{prefix}-{lane}-{i}"),
                 testkit::client::action(json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 1})),
-                Some(&format!("e2e-{lane}")),
+                Some(&format!("{prefix}-{lane}")),
             );
-            let (status, body) = client.rpc("message/send", json!({"message": message})).await;
-            status.is_success() && body["result"]["status"]["state"] == "completed"
+            let params = json!({"message": message, "configuration": {"blocking": blocking}});
+            let (status, body) = client.rpc("message/send", params).await;
+            status.is_success() && body["result"]["status"]["state"] == expected
         }
     })
     .await

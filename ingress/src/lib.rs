@@ -78,12 +78,7 @@ pub fn app(state: AppState) -> Router {
 pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let secret = config.secret().map_err(anyhow::Error::msg)?.to_vec();
     let db = store::connect(&config.database_url, config.db_pool_size).await.context("connecting to PostgreSQL")?;
-    let nats = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .connect(&config.topology.nats_url)
-        .await
-        .context("connecting to NATS")?;
-    let js = jetstream::new(nats.clone());
+    let (nats, js) = queue::connect(&config.topology.nats_url).await.context("connecting to NATS")?;
     queue::ensure_stream(&js, &config.topology.topology()).await.context("ensuring the task stream")?;
     let watcher = TaskWatcher::start(&db).await.context("listening for task changes")?;
     let documents = well_known::Documents::render(&Merchant::seed(), &config.public_url);

@@ -315,9 +315,8 @@ fn parse_action(mut map: Map<String, Value>, message: &Message) -> Result<Action
         "update_customer_details" => {
             let details: CustomerDetails = params("update_customer_details", map)?;
             for (field, value) in details.fields() {
-                match value {
-                    Some(value) => check_field(field, value)?,
-                    None => {}
+                if let Some(value) = value {
+                    check_field(field, value)?;
                 }
             }
             Action::UpdateCustomerDetails(details)

@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use async_nats::jetstream;
 use schemas::merchant::Merchant;
 use schemas::queue::{partition_consumer, TASK_STREAM};
 use tokio::sync::watch;
@@ -42,12 +41,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let faults = Faults::parse(config.fault.as_deref()).map_err(anyhow::Error::msg)?;
     let pool = store::connect(&config.database_url, config.db_pool_size).await.context("connecting to PostgreSQL")?;
-    let nats = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .connect(&config.topology.nats_url)
-        .await
-        .context("connecting to NATS")?;
-    let js = jetstream::new(nats);
+    let (_nats, js) = queue::connect(&config.topology.nats_url).await.context("connecting to NATS")?;
     let topology = config.topology.topology();
     queue::ensure_stream(&js, &topology).await.context("ensuring the task stream")?;
     queue::ensure_consumers(&js, &topology).await.context("ensuring the partition consumers")?;
