@@ -80,7 +80,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let db = store::connect(&config.database_url, config.db_pool_size).await.context("connecting to PostgreSQL")?;
     let (nats, js) = queue::connect(&config.topology.nats_url).await.context("connecting to NATS")?;
     queue::ensure_stream(&js, &config.topology.topology()).await.context("ensuring the task stream")?;
-    let watcher = TaskWatcher::start(&db).await.context("listening for task changes")?;
+    let watcher = TaskWatcher::start(&config.database_url).await.context("listening for task changes")?;
     let documents = well_known::Documents::render(&Merchant::seed(), &config.public_url);
     let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
         .await

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -30,6 +30,12 @@ pub async fn task_changed(conn: &mut PgConnection, id: Uuid) -> Result<()> {
     Ok(())
 }
 
+async fn listen(database_url: &str) -> Result<PgListener> {
+    let mut listener = PgListener::connect(database_url).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
+}
+
 type Waiters = Mutex<HashMap<Uuid, Arc<Notify>>>;
 
 /// Wakes requests waiting on a task when a notification for it arrives.
@@ -39,31 +45,45 @@ pub struct TaskWatcher {
 }
 
 impl TaskWatcher {
-    /// Starts listening on `pool`'s server and returns the watcher. The listener task runs until
-    /// the process ends; when its connection drops it wakes every waiter (they re-read the task,
-    /// so no notification missed meanwhile can strand them) and listens again.
-    pub async fn start(pool: &PgPool) -> Result<Arc<TaskWatcher>> {
-        let mut listener = PgListener::connect_with(pool).await?;
-        listener.listen(CHANNEL).await?;
+    /// Starts listening on the server at `database_url` (a connection of its own, outside the
+    /// request pool) and returns the watcher. The listener task runs until the watcher is
+    /// dropped. When its connection fails it wakes every waiter, connects again with a fresh
+    /// listener, and wakes every waiter once more: a waiter re-reads its task on every wake, so a
+    /// notification sent while nobody listened cannot strand it.
+    pub async fn start(database_url: &str) -> Result<Arc<TaskWatcher>> {
+        let mut listener = listen(database_url).await?;
         let watcher = Arc::new(TaskWatcher::default());
         let weak = Arc::downgrade(&watcher);
+        let database_url = database_url.to_owned();
         tokio::spawn(async move {
             loop {
+                let received = listener.try_recv().await;
                 let Some(watcher) = weak.upgrade() else { return };
-                match listener.try_recv().await {
+                match received {
                     Ok(Some(notification)) => {
                         if let Ok(id) = notification.payload().parse::<Uuid>() {
                             watcher.wake(id);
                         }
+                        continue;
                     }
-                    Ok(None) => watcher.wake_all(),
-                    Err(error) => {
-                        tracing::warn!(%error, "task notification listener failed; listening again");
-                        watcher.wake_all();
-                        drop(watcher);
-                        tokio::time::sleep(RELISTEN_DELAY).await;
+                    Ok(None) => tracing::warn!("task notification listener lost its connection"),
+                    Err(error) => tracing::warn!(%error, "task notification listener failed"),
+                }
+                watcher.wake_all();
+                drop(watcher);
+                loop {
+                    tokio::time::sleep(RELISTEN_DELAY).await;
+                    match listen(&database_url).await {
+                        Ok(fresh) => {
+                            listener = fresh;
+                            break;
+                        }
+                        Err(error) => tracing::warn!(%error, "task notification listener cannot connect yet"),
                     }
                 }
+                let Some(watcher) = weak.upgrade() else { return };
+                tracing::info!("task notification listener connected again");
+                watcher.wake_all();
             }
         });
         Ok(watcher)
