@@ -29,7 +29,7 @@ CREATE TABLE checkouts (
     context_id  text            NOT NULL,
     status      checkout_status NOT NULL,
     -- The UCP checkout document (schemas::ucp::Checkout).
-    body        jsonb           NOT NULL,
+    body        jsonb           COMPRESSION lz4 NOT NULL,
     -- Bumped by every change; writers check it (defence in depth behind the partition order).
     version     bigint          NOT NULL DEFAULT 1,
     expires_at  timestamptz     NOT NULL,
@@ -50,7 +50,7 @@ CREATE TABLE orders (
     total_minor bigint      NOT NULL,
     currency    text        NOT NULL,
     -- The completed checkout document; the instrument summary only, never the credential.
-    body        jsonb       NOT NULL,
+    body        jsonb       COMPRESSION lz4 NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT orders_pkey PRIMARY KEY (id),
     CONSTRAINT orders_checkout_id_key UNIQUE (checkout_id),

@@ -5,7 +5,6 @@
 //! - [`config`]: the typed configuration read from the environment.
 //! - [`error`]: the one error type, mapped to JSON-RPC errors and HTTP statuses in one place.
 //! - [`auth`]: the `Principal` extractor (bearer JWT, HS256).
-//! - [`catalog`]: the cached set of product ids messages are validated against.
 //! - [`a2a`]: the JSON-RPC endpoint, one file per method.
 //! - [`ucp`]: UCP-Agent header, client profiles, capability negotiation.
 //! - [`well_known`]: agent card and UCP business profile, with ETags.
@@ -13,7 +12,6 @@
 
 pub mod a2a;
 pub mod auth;
-pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod health;
@@ -48,7 +46,7 @@ pub struct AppState {
     pub keys: Arc<auth::Keys>,
     pub watcher: Arc<TaskWatcher>,
     pub profiles: Arc<ucp::profiles::Profiles>,
-    pub products: Arc<catalog::KnownProducts>,
+    pub catalog: Arc<store::catalog::Cache>,
     pub documents: Arc<well_known::Documents>,
 }
 
@@ -86,6 +84,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
         .await
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
+    let catalog = Arc::new(store::catalog::Cache::new(db.clone()));
     let state = AppState {
         config: Arc::new(config),
         db,
@@ -94,7 +93,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
         keys: Arc::new(auth::Keys::new(&secret)),
         watcher,
         profiles: Arc::new(ucp::profiles::Profiles::new()),
-        products: Arc::new(catalog::KnownProducts::default()),
+        catalog,
         documents: Arc::new(documents),
     };
     tracing::info!(%addr, "ingress listening");

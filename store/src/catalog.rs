@@ -1,9 +1,15 @@
 //! The product catalog: loaded from a schema.org Product list (the seed in `seed/`), searched by
-//! keyword over name and category with PostgreSQL full-text search.
+//! keyword over name and category with PostgreSQL full-text search, cached in memory for
+//! lookups by id.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use schemas::ucp::parse_price_minor;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
+use tokio::sync::RwLock;
 
 use crate::{Error, Result};
 
@@ -100,18 +106,47 @@ pub async fn search(conn: &mut PgConnection, query: &str) -> Result<Vec<Value>> 
     Ok(bodies)
 }
 
-/// One product by id.
-pub async fn get(conn: &mut PgConnection, id: &str) -> Result<Option<Product>> {
-    let row: Option<(String, String, i64, String, Option<String>)> =
-        sqlx::query_as("SELECT id, name, price_minor, currency, image_url FROM products WHERE id = $1")
-            .bind(id)
-            .fetch_optional(conn)
-            .await?;
-    Ok(row.map(|(id, name, price_minor, currency, image_url)| Product { id, name, price_minor, currency, image_url }))
+/// Every product, as checkout lines need them.
+async fn all(pool: &PgPool) -> Result<HashMap<String, Product>> {
+    let rows: Vec<(String, String, i64, String, Option<String>)> =
+        sqlx::query_as("SELECT id, name, price_minor, currency, image_url FROM products").fetch_all(pool).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, price_minor, currency, image_url)| (id.clone(), Product { id, name, price_minor, currency, image_url }))
+        .collect())
 }
 
-/// Every product id.
-pub async fn ids(pool: &PgPool) -> Result<Vec<String>> {
-    let ids = sqlx::query_scalar("SELECT id FROM products").fetch_all(pool).await?;
-    Ok(ids)
+/// How long a loaded catalog is used before it is read again.
+pub const CACHE_REFRESH_AFTER: Duration = Duration::from_secs(30);
+
+/// The catalog in memory: validating a message's product (ingress) and pricing a line (worker)
+/// must not cost a database round trip each. Reloaded when older than [`CACHE_REFRESH_AFTER`],
+/// so catalog changes are seen within that time.
+pub struct Cache {
+    pool: PgPool,
+    loaded: RwLock<Option<(Instant, Arc<HashMap<String, Product>>)>>,
+}
+
+impl Cache {
+    pub fn new(pool: PgPool) -> Cache {
+        Cache { pool, loaded: RwLock::new(None) }
+    }
+
+    /// The product with this id, if the catalog has it.
+    pub async fn get(&self, id: &str) -> Result<Option<Product>> {
+        if let Some((at, products)) = &*self.loaded.read().await {
+            if at.elapsed() < CACHE_REFRESH_AFTER {
+                return Ok(products.get(id).cloned());
+            }
+        }
+        let mut loaded = self.loaded.write().await;
+        if let Some((at, products)) = &*loaded {
+            if at.elapsed() < CACHE_REFRESH_AFTER {
+                return Ok(products.get(id).cloned());
+            }
+        }
+        let products = Arc::new(all(&self.pool).await?);
+        *loaded = Some((Instant::now(), products.clone()));
+        Ok(products.get(id).cloned())
+    }
 }

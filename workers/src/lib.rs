@@ -49,6 +49,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
 
     let settings = Settings {
         merchant: Merchant::seed(),
+        catalog: Arc::new(store::catalog::Cache::new(pool.clone())),
         session_ttl: chrono::Duration::seconds(config.session_ttl as i64),
     };
     let simulated_turn = (config.simulated_turn_ms > 0).then(|| Duration::from_millis(config.simulated_turn_ms));

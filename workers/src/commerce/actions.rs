@@ -14,9 +14,11 @@ use uuid::Uuid;
 use super::checkout::{self, Refusal};
 
 /// What the engine needs besides the store.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     pub merchant: Merchant,
+    /// Product lookups by id, from memory.
+    pub catalog: std::sync::Arc<catalog::Cache>,
     /// How long a checkout lives after its last change.
     pub session_ttl: chrono::Duration,
 }
@@ -91,7 +93,7 @@ pub async fn run(
             Found::None => Answer::text(NO_CHECKOUT),
         }),
         Action::AddToCheckout { product_id, quantity } => {
-            let Some(product) = catalog::get(conn, product_id).await? else {
+            let Some(product) = settings.catalog.get(product_id).await? else {
                 return Ok(Answer::text(format!("Product {product_id} is not in the catalog.")));
             };
             let (mut checkout, version) = match find_checkout(conn, env, now).await? {

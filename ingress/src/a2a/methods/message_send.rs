@@ -49,7 +49,7 @@ pub async fn handle(state: &AppState, principal: &Principal, headers: &HeaderMap
     let capabilities = state.profiles.negotiate(&agent.profile, agent.version.as_deref()).await?;
     if let Turn::Action { action } = &turn {
         if let Some(product_id) = action.product_id() {
-            if !state.products.contains(&state.db, product_id).await? {
+            if state.catalog.get(product_id).await?.is_none() {
                 return Err(Error::InvalidParams(format!("unknown product {product_id:?}")));
             }
         }
