@@ -46,15 +46,7 @@ enum Answer {
 }
 
 async fn attempt(client: &Client, message: &Value, blocking: bool, ledger: &Mutex<Ledger>) -> Answer {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"message": message, "configuration": {"blocking": blocking}}});
-    let request = client
-        .http
-        .post(format!("{}/", client.base))
-        .header("authorization", format!("Bearer {}", client.token))
-        .header("x-a2a-extensions", testkit::client::EXTENSION_URI)
-        .header("ucp-agent", format!("profile=\"{}\"", client.profile))
-        .json(&body)
-        .send();
+    let request = client.send_raw(message, blocking);
     ledger.lock().unwrap().requests += 1;
     let response = match tokio::time::timeout(REQUEST_TIMEOUT, request).await {
         Err(_) => {

@@ -9,17 +9,8 @@ use testkit::client::{action, checkout_of, message_with_id, quantity};
 use testkit::pg::PgServer;
 use testkit::{Client, Stack, StackOptions};
 
-async fn send_raw(client: &Client, message: &Value) -> (reqwest::StatusCode, Option<String>, Value) {
-    let response = client
-        .http
-        .post(format!("{}/", client.base))
-        .header("authorization", format!("Bearer {}", client.token))
-        .header("x-a2a-extensions", testkit::client::EXTENSION_URI)
-        .header("ucp-agent", format!("profile=\"{}\"", client.profile))
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"message": message, "configuration": {"blocking": false}}}))
-        .send()
-        .await
-        .expect("the ingress answers");
+async fn answer(client: &Client, message: &Value) -> (reqwest::StatusCode, Option<String>, Value) {
+    let response = client.send_raw(message, false).await.expect("the ingress answers");
     let status = response.status();
     let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
     (status, retry_after, response.json().await.unwrap_or(Value::Null))
@@ -51,7 +42,7 @@ async fn nats_outage_gets_503_and_the_resend_applies_once() {
     let message = message_with_id("during-nats-outage", action(json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 1})), Some("nats-out"));
     stack.nats.stop().await;
     let started = Instant::now();
-    let answer = send_raw(&client, &message).await;
+    let answer = answer(&client, &message).await;
     assert_retryable(&answer, started.elapsed(), "NATS down");
     stack.nats.start_again().await;
     resend_until_done(&client, &message, "nats-out").await;
@@ -66,7 +57,7 @@ async fn postgres_outage_gets_503_and_the_resend_applies_once() {
     let message = message_with_id("during-pg-outage", action(json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 1})), Some("pg-out"));
     postgres.stop();
     let started = Instant::now();
-    let answer = send_raw(&client, &message).await;
+    let answer = answer(&client, &message).await;
     assert_retryable(&answer, started.elapsed(), "PostgreSQL down");
     postgres.start_again();
     resend_until_done(&client, &message, "pg-out").await;

@@ -63,6 +63,21 @@ impl Client {
         (status, value)
     }
 
+    /// `message/send` with the usual headers, returning the raw HTTP response (or the transport
+    /// error), for tests that look at outages: status, `Retry-After`, refused connections.
+    pub async fn send_raw(&self, message: &Value, blocking: bool) -> reqwest::Result<reqwest::Response> {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "message/send",
+            "params": {"message": message, "configuration": {"blocking": blocking}}});
+        self.http
+            .post(format!("{}/", self.base))
+            .header("authorization", format!("Bearer {}", self.token))
+            .header("x-a2a-extensions", EXTENSION_URI)
+            .header("ucp-agent", format!("profile=\"{}\"", self.profile))
+            .json(&body)
+            .send()
+            .await
+    }
+
     /// `message/send`; returns the Task, failing the test on an error answer.
     pub async fn send(&self, message: Value, blocking: bool) -> Value {
         let (status, body) = self.rpc("message/send", json!({ "message": message, "configuration": { "blocking": blocking } })).await;
