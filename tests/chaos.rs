@@ -67,7 +67,11 @@ async fn attempt(client: &Client, message: &Value, blocking: bool, ledger: &Mute
     };
     let status = response.status();
     let retry_after = response.headers().contains_key("retry-after");
-    let text = tokio::time::timeout(REQUEST_TIMEOUT, response.text()).await.ok().and_then(Result::ok).unwrap_or_default();
+    let text = tokio::time::timeout(REQUEST_TIMEOUT, response.text())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
     let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     if status == 503 && retry_after && value["error"]["data"]["retryable"] == true {
         ledger.lock().unwrap().service_unavailable += 1;
@@ -76,7 +80,11 @@ async fn attempt(client: &Client, message: &Value, blocking: bool, ledger: &Mute
     match value["result"]["id"].as_str() {
         Some(id) if status == 200 => Answer::Accepted(id.to_owned()),
         _ => {
-            ledger.lock().unwrap().other_errors.push(format!("{status}: {}", text.chars().take(300).collect::<String>()));
+            ledger
+                .lock()
+                .unwrap()
+                .other_errors
+                .push(format!("{status}: {}", text.chars().take(300).collect::<String>()));
             Answer::Retry
         }
     }
@@ -84,7 +92,13 @@ async fn attempt(client: &Client, message: &Value, blocking: bool, ledger: &Mute
 
 /// One conversation: adds one item per message, each message retried with its messageId until
 /// accepted; blocking sends (wait for the turn) or non-blocking ones.
-async fn converse(client: Client, context_id: String, blocking: bool, mut stop: watch::Receiver<bool>, ledger: Arc<Mutex<Ledger>>) {
+async fn converse(
+    client: Client,
+    context_id: String,
+    blocking: bool,
+    mut stop: watch::Receiver<bool>,
+    ledger: Arc<Mutex<Ledger>>,
+) {
     let mut i = 0;
     while !*stop.borrow() {
         let message = testkit::client::message_with_id(
@@ -96,10 +110,18 @@ async fn converse(client: Client, context_id: String, blocking: bool, mut stop: 
         loop {
             match attempt(&client, &message, blocking, &ledger).await {
                 Answer::Accepted(task_id) => {
-                    ledger.lock().unwrap().accepted.entry(context_id.clone()).or_default().push(task_id);
+                    ledger
+                        .lock()
+                        .unwrap()
+                        .accepted
+                        .entry(context_id.clone())
+                        .or_default()
+                        .push(task_id);
                     break;
                 }
-                Answer::Retry if tokio::time::Instant::now() > give_up => panic!("{context_id}-{i} never accepted in 90 s"),
+                Answer::Retry if tokio::time::Instant::now() > give_up => {
+                    panic!("{context_id}-{i} never accepted in 90 s")
+                }
                 Answer::Retry => tokio::time::sleep(Duration::from_millis(200)).await,
             }
         }
@@ -139,7 +161,13 @@ async fn chaos_loses_nothing_duplicates_nothing_and_keeps_order() {
         .map(|k| {
             let mut client = stack.client("chaos");
             client.http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
-            tokio::spawn(converse(client, format!("chaos-{k}"), k % 2 == 0, stopped.clone(), ledger.clone()))
+            tokio::spawn(converse(
+                client,
+                format!("chaos-{k}"),
+                k % 2 == 0,
+                stopped.clone(),
+                ledger.clone(),
+            ))
         })
         .collect();
 
@@ -188,7 +216,10 @@ async fn chaos_loses_nothing_duplicates_nothing_and_keeps_order() {
     let settled = tokio::time::Instant::now() + Duration::from_secs(90);
     let mut stuck: i64;
     loop {
-        stuck = sqlx::query_scalar(unfinished_query).fetch_one(&pool).await.unwrap_or(-1);
+        stuck = sqlx::query_scalar(unfinished_query)
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(-1);
         if stuck == 0 || tokio::time::Instant::now() > settled {
             break;
         }
@@ -197,13 +228,17 @@ async fn chaos_loses_nothing_duplicates_nothing_and_keeps_order() {
 
     let ledger = std::mem::take(&mut *ledger.lock().unwrap());
     let accepted: Vec<&String> = ledger.accepted.values().flatten().collect();
-    let states: HashMap<String, String> = sqlx::query_as::<_, (String, String)>("SELECT id::text, state::text FROM tasks")
-        .fetch_all(&pool)
-        .await
-        .unwrap()
-        .into_iter()
-        .collect();
-    let lost = accepted.iter().filter(|id| states.get(id.as_str()).map(String::as_str) != Some("completed")).count();
+    let states: HashMap<String, String> =
+        sqlx::query_as::<_, (String, String)>("SELECT id::text, state::text FROM tasks")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    let lost = accepted
+        .iter()
+        .filter(|id| states.get(id.as_str()).map(String::as_str) != Some("completed"))
+        .count();
     // Each conversation adds one item per message: the checkout snapshot of task `seq` must show
     // quantity `seq` (more: applied twice; otherwise: out of order or missing).
     let snapshots: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
@@ -217,9 +252,18 @@ async fn chaos_loses_nothing_duplicates_nothing_and_keeps_order() {
     .fetch_all(&pool)
     .await
     .unwrap();
-    let duplicated = snapshots.iter().filter(|(_, seq, q)| q.is_some_and(|q| q > *seq)).count();
-    let out_of_order = snapshots.iter().filter(|(_, seq, q)| q.is_none_or(|q| q < *seq)).count();
-    let processed: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_messages").fetch_one(&pool).await.unwrap();
+    let duplicated = snapshots
+        .iter()
+        .filter(|(_, seq, q)| q.is_some_and(|q| q > *seq))
+        .count();
+    let out_of_order = snapshots
+        .iter()
+        .filter(|(_, seq, q)| q.is_none_or(|q| q < *seq))
+        .count();
+    let processed: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_messages")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     let tasks = states.len() as i64;
     let injected = faults.worker_kills + faults.ingress_kills + faults.nats_restarts + faults.postgres_restarts;
     println!(
@@ -236,24 +280,42 @@ async fn chaos_loses_nothing_duplicates_nothing_and_keeps_order() {
         ledger.hangs,
     );
     if stuck != 0 || lost != 0 || !ledger.other_errors.is_empty() {
-        let pending: Vec<(String, i64, i64)> =
-            sqlx::query_as("SELECT context_id, applied_seq, last_seq FROM contexts WHERE applied_seq < last_seq ORDER BY context_id")
-                .fetch_all(&pool)
-                .await
-                .unwrap_or_default();
+        let pending: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT context_id, applied_seq, last_seq FROM contexts WHERE applied_seq < last_seq ORDER BY context_id",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap_or_default();
         println!("conversations behind (context, applied, last): {pending:?}");
-        println!("first other errors: {:?}", ledger.other_errors.iter().take(5).collect::<Vec<_>>());
+        println!(
+            "first other errors: {:?}",
+            ledger.other_errors.iter().take(5).collect::<Vec<_>>()
+        );
         for worker in &stack.workers {
             println!("--- {} (last lines)\n{}", worker.name, worker.tail(25));
         }
     }
-    assert!(faults.worker_kills >= 1 && faults.ingress_kills >= 1 && faults.nats_restarts >= 1 && faults.postgres_restarts >= 1, "{faults:?}");
+    assert!(
+        faults.worker_kills >= 1
+            && faults.ingress_kills >= 1
+            && faults.nats_restarts >= 1
+            && faults.postgres_restarts >= 1,
+        "{faults:?}"
+    );
     assert_eq!(lost, 0, "accepted requests that did not complete");
     assert_eq!(duplicated, 0, "effects applied twice");
     assert_eq!(out_of_order, 0, "tasks applied out of order");
     assert_eq!(stuck, 0, "tasks left unfinished");
-    assert_eq!(accepted.len() as i64, tasks, "every task is one the clients saw accepted");
+    assert_eq!(
+        accepted.len() as i64,
+        tasks,
+        "every task is one the clients saw accepted"
+    );
     assert_eq!(processed, tasks, "every task processed once");
-    assert!(ledger.other_errors.is_empty(), "non-retryable answers during outages: {:?}", ledger.other_errors);
+    assert!(
+        ledger.other_errors.is_empty(),
+        "non-retryable answers during outages: {:?}",
+        ledger.other_errors
+    );
     assert_eq!(ledger.hangs, 0, "requests that hung");
 }

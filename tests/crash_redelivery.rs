@@ -21,19 +21,34 @@ async fn crash_at(point: &str) -> Stack {
     let mut stack = Stack::start(options).await;
     let client = stack.client("crashy");
     let add = action(json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 1}));
-    let task = client.send(message_with_id(&format!("{marker}-1"), add, Some("crash-ctx")), false).await;
+    let task = client
+        .send(message_with_id(&format!("{marker}-1"), add, Some("crash-ctx")), false)
+        .await;
     let task_id = task["id"].as_str().unwrap().to_owned();
 
-    stack.workers[0].wait_for_log("fault point reached", Duration::from_secs(20)).await;
+    stack.workers[0]
+        .wait_for_log("fault point reached", Duration::from_secs(20))
+        .await;
     stack.workers[0].kill9().await;
     let survivor = stack.start_worker(&[]).await;
 
-    let done = client.wait_for_state(&task_id, "completed", Duration::from_secs(30)).await;
+    let done = client
+        .wait_for_state(&task_id, "completed", Duration::from_secs(30))
+        .await;
     assert_eq!(quantity(&checkout_of(&done).unwrap(), "BISC-001"), 1);
 
     // The conversation goes on: the next message applies on top of exactly one add.
-    let next = client.act(json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 1}), Some("crash-ctx")).await;
-    assert_eq!(quantity(&checkout_of(&next).unwrap(), "BISC-001"), 2, "the crashed turn was applied once");
+    let next = client
+        .act(
+            json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 1}),
+            Some("crash-ctx"),
+        )
+        .await;
+    assert_eq!(
+        quantity(&checkout_of(&next).unwrap(), "BISC-001"),
+        2,
+        "the crashed turn was applied once"
+    );
     let recorded: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_messages WHERE task_id = $1::uuid")
         .bind(&task_id)
         .fetch_one(&stack.db.pool)
@@ -49,7 +64,9 @@ async fn crash_at(point: &str) -> Stack {
 #[tokio::test]
 async fn killed_after_commit_before_ack_applies_once() {
     let stack = crash_at("after_commit").await;
-    stack.workers[1].wait_for_log("duplicate delivery skipped", Duration::from_secs(20)).await;
+    stack.workers[1]
+        .wait_for_log("duplicate delivery skipped", Duration::from_secs(20))
+        .await;
 }
 
 /// Killed inside the transaction, before the commit: nothing was applied, and the redelivery
@@ -57,5 +74,8 @@ async fn killed_after_commit_before_ack_applies_once() {
 #[tokio::test]
 async fn killed_before_commit_applies_on_redelivery() {
     let stack = crash_at("before_commit").await;
-    assert!(!stack.workers[1].output().contains("duplicate delivery skipped"), "the first delivery committed nothing");
+    assert!(
+        !stack.workers[1].output().contains("duplicate delivery skipped"),
+        "the first delivery committed nothing"
+    );
 }

@@ -8,9 +8,17 @@ use testkit::{Stack, StackOptions};
 /// an ETag that a conditional GET honours.
 #[tokio::test]
 async fn agent_card_and_ucp_profile_describe_the_deployment() {
-    let stack = Stack::start(StackOptions { workers: 1, ..Default::default() }).await;
+    let stack = Stack::start(StackOptions {
+        workers: 1,
+        ..Default::default()
+    })
+    .await;
     let http = reqwest::Client::new();
-    let response = http.get(format!("{}/.well-known/agent-card.json", stack.base_url)).send().await.unwrap();
+    let response = http
+        .get(format!("{}/.well-known/agent-card.json", stack.base_url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let cache_control = response.headers()["cache-control"].to_str().unwrap().to_owned();
     assert!(cache_control.contains("max-age"), "{cache_control}");
@@ -20,7 +28,10 @@ async fn agent_card_and_ucp_profile_describe_the_deployment() {
     assert_eq!(card["protocolVersion"], "0.3.0");
     assert_eq!(card["preferredTransport"], "JSONRPC");
     assert_eq!(card["securitySchemes"]["bearer"]["scheme"], "bearer");
-    assert_eq!(card["capabilities"]["extensions"][0]["uri"], testkit::client::EXTENSION_URI);
+    assert_eq!(
+        card["capabilities"]["extensions"][0]["uri"],
+        testkit::client::EXTENSION_URI
+    );
 
     let again = http
         .get(format!("{}/.well-known/agent-card.json", stack.base_url))
@@ -30,16 +41,32 @@ async fn agent_card_and_ucp_profile_describe_the_deployment() {
         .unwrap();
     assert_eq!(again.status(), 304);
 
-    let profile: Value = http.get(format!("{}/.well-known/ucp", stack.base_url)).send().await.unwrap().json().await.unwrap();
+    let profile: Value = http
+        .get(format!("{}/.well-known/ucp", stack.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(
         profile["ucp"]["services"]["dev.ucp.shopping"]["a2a"]["endpoint"],
         format!("{}/.well-known/agent-card.json", stack.base_url)
     );
-    let names: Vec<&str> = profile["ucp"]["capabilities"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = profile["ucp"]["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["dev.ucp.shopping.checkout", "dev.ucp.shopping.fulfillment"]);
     assert_eq!(profile["payment"]["handlers"][0]["id"], "example_payment_provider");
 
-    let image = http.get(format!("{}/images/cookies.jpg", stack.base_url)).send().await.unwrap();
+    let image = http
+        .get(format!("{}/images/cookies.jpg", stack.base_url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(image.status(), 200);
 }
 
@@ -47,7 +74,11 @@ async fn agent_card_and_ucp_profile_describe_the_deployment() {
 /// 200 again when it is back.
 #[tokio::test]
 async fn readiness_follows_nats() {
-    let mut stack = Stack::start(StackOptions { workers: 1, ..Default::default() }).await;
+    let mut stack = Stack::start(StackOptions {
+        workers: 1,
+        ..Default::default()
+    })
+    .await;
     let http = reqwest::Client::new();
     let health = http.get(format!("{}/health", stack.base_url)).send().await.unwrap();
     assert_eq!(health.status(), 200);

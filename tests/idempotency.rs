@@ -22,28 +22,53 @@ async fn resent_message_creates_one_task_and_one_effect() {
     }))
     .await;
     let task_id = concurrent[0]["id"].clone();
-    assert!(concurrent.iter().all(|task| task["id"] == task_id), "every copy answers with the same task");
+    assert!(
+        concurrent.iter().all(|task| task["id"] == task_id),
+        "every copy answers with the same task"
+    );
 
     for _ in 0..5 {
         let again = client.send(message.clone(), true).await;
         assert_eq!(again["id"], task_id);
         assert_eq!(again["status"]["state"], "completed");
-        assert_eq!(quantity(&checkout_of(&again).unwrap(), "BISC-001"), 1, "the resend replays the original result");
+        assert_eq!(
+            quantity(&checkout_of(&again).unwrap(), "BISC-001"),
+            1,
+            "the resend replays the original result"
+        );
     }
 
     let current = client.act(json!({"action": "get_checkout"}), Some("idem-ctx")).await;
-    assert_eq!(quantity(&checkout_of(&current).unwrap(), "BISC-001"), 1, "the add was applied once");
-    assert_eq!(stack.db.count("tasks").await, 2, "one task for the add, one for the get");
+    assert_eq!(
+        quantity(&checkout_of(&current).unwrap(), "BISC-001"),
+        1,
+        "the add was applied once"
+    );
+    assert_eq!(
+        stack.db.count("tasks").await,
+        2,
+        "one task for the add, one for the get"
+    );
     assert_eq!(stack.db.count("processed_messages").await, 2);
 }
 
 /// The same messageId from two principals is two messages: idempotency is per principal.
 #[tokio::test]
 async fn message_ids_are_scoped_to_the_principal() {
-    let stack = Stack::start(StackOptions { workers: 1, ..Default::default() }).await;
+    let stack = Stack::start(StackOptions {
+        workers: 1,
+        ..Default::default()
+    })
+    .await;
     let add = action(json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 1}));
-    let a = stack.client("alice").send(message_with_id("shared-id", add.clone(), Some("c")), true).await;
-    let b = stack.client("bob").send(message_with_id("shared-id", add, Some("c")), true).await;
+    let a = stack
+        .client("alice")
+        .send(message_with_id("shared-id", add.clone(), Some("c")), true)
+        .await;
+    let b = stack
+        .client("bob")
+        .send(message_with_id("shared-id", add, Some("c")), true)
+        .await;
     assert_ne!(a["id"], b["id"]);
     assert_eq!(stack.db.count("tasks").await, 2);
 }

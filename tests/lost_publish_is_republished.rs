@@ -11,33 +11,58 @@ use testkit::{Stack, StackOptions};
 /// leave it, completes within the reconciler's window.
 #[tokio::test]
 async fn task_recorded_but_never_published_is_applied_once() {
-    let stack = Stack::start(StackOptions { workers: 2, ..Default::default() }).await;
+    let stack = Stack::start(StackOptions {
+        workers: 2,
+        ..Default::default()
+    })
+    .await;
     let id = uuid::Uuid::new_v4();
     let request = json!({"kind": "message", "role": "user", "messageId": "orphan-1", "contextId": "orphan-ctx",
         "taskId": id.to_string(),
         "parts": [{"kind": "data", "data": {"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 2}}]});
     let accepted = store::tasks::accept(
         &stack.db.pool,
-        NewTask { id, principal: "orphan", context_id: "orphan-ctx", message_id: "orphan-1", request: &request, capabilities: &json!([]) },
+        NewTask {
+            id,
+            principal: "orphan",
+            context_id: "orphan-ctx",
+            message_id: "orphan-1",
+            request: &request,
+            capabilities: &json!([]),
+        },
     )
     .await
     .unwrap();
     assert!(matches!(accepted, Accepted::New(_)));
 
     let pool = stack.db.pool.clone();
-    testkit::eventually(Duration::from_secs(40), "the reconciler to republish and a worker to apply the task", || {
-        let pool = pool.clone();
-        async move {
-            let state: String = sqlx::query_scalar("SELECT state::text FROM tasks WHERE id = $1").bind(id).fetch_one(&pool).await.ok()?;
-            (state == "completed").then_some(())
-        }
-    })
+    testkit::eventually(
+        Duration::from_secs(40),
+        "the reconciler to republish and a worker to apply the task",
+        || {
+            let pool = pool.clone();
+            async move {
+                let state: String = sqlx::query_scalar("SELECT state::text FROM tasks WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&pool)
+                    .await
+                    .ok()?;
+                (state == "completed").then_some(())
+            }
+        },
+    )
     .await;
-    let processed: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_messages WHERE task_id = $1").bind(id).fetch_one(&stack.db.pool).await.unwrap();
-    assert_eq!(processed, 1);
-    let quantity: i64 = sqlx::query_scalar("SELECT (body->'line_items'->0->>'quantity')::bigint FROM checkouts WHERE principal = 'orphan'")
+    let processed: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_messages WHERE task_id = $1")
+        .bind(id)
         .fetch_one(&stack.db.pool)
         .await
         .unwrap();
+    assert_eq!(processed, 1);
+    let quantity: i64 = sqlx::query_scalar(
+        "SELECT (body->'line_items'->0->>'quantity')::bigint FROM checkouts WHERE principal = 'orphan'",
+    )
+    .fetch_one(&stack.db.pool)
+    .await
+    .unwrap();
     assert_eq!(quantity, 2);
 }

@@ -35,7 +35,12 @@ fn expected_after(seq: i64) -> (i64, i64) {
 /// of the messages before it, so each message was applied once and in acceptance order.
 #[tokio::test]
 async fn interleaved_bursts_apply_once_in_order_per_checkout() {
-    let stack = Stack::start(StackOptions { workers: 3, partitions: 4, ..Default::default() }).await;
+    let stack = Stack::start(StackOptions {
+        workers: 3,
+        partitions: 4,
+        ..Default::default()
+    })
+    .await;
     let client = stack.client("orderly");
     let senders = (0..CHECKOUTS).map(|k| {
         let client = client.clone();
@@ -54,16 +59,20 @@ async fn interleaved_bursts_apply_once_in_order_per_checkout() {
     testkit::eventually(Duration::from_secs(60), "every task to complete", || {
         let pool = pool.clone();
         async move {
-            let done: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks WHERE state = 'completed'").fetch_one(&pool).await.ok()?;
+            let done: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks WHERE state = 'completed'")
+                .fetch_one(&pool)
+                .await
+                .ok()?;
             (done == total).then_some(())
         }
     })
     .await;
 
-    let rows: Vec<(String, i64, Value)> = sqlx::query_as("SELECT context_id, seq, reply FROM tasks ORDER BY context_id, seq")
-        .fetch_all(&stack.db.pool)
-        .await
-        .unwrap();
+    let rows: Vec<(String, i64, Value)> =
+        sqlx::query_as("SELECT context_id, seq, reply FROM tasks ORDER BY context_id, seq")
+            .fetch_all(&stack.db.pool)
+            .await
+            .unwrap();
     assert_eq!(rows.len() as i64, total);
     let mut last: HashMap<String, i64> = HashMap::new();
     for (context_id, seq, reply) in rows {
@@ -78,6 +87,9 @@ async fn interleaved_bursts_apply_once_in_order_per_checkout() {
     assert_eq!(last.len(), CHECKOUTS);
     let processed = stack.db.count("processed_messages").await;
     assert_eq!(processed, total, "each message recorded as processed once");
-    let applied: Vec<i64> = sqlx::query_scalar("SELECT applied_seq FROM contexts").fetch_all(&stack.db.pool).await.unwrap();
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT applied_seq FROM contexts")
+        .fetch_all(&stack.db.pool)
+        .await
+        .unwrap();
     assert!(applied.iter().all(|&s| s == MESSAGES_PER_CHECKOUT), "{applied:?}");
 }

@@ -12,7 +12,10 @@ use testkit::{Client, Stack, StackOptions};
 async fn answer(client: &Client, message: &Value) -> (reqwest::StatusCode, Option<String>, Value) {
     let response = client.send_raw(message, false).await.expect("the ingress answers");
     let status = response.status();
-    let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
     (status, retry_after, response.json().await.unwrap_or(Value::Null))
 }
 
@@ -22,12 +25,17 @@ fn assert_retryable(answer: &(reqwest::StatusCode, Option<String>, Value), took:
     assert!(retry_after.is_some(), "{what}: Retry-After is set");
     assert_eq!(body["error"]["code"], -32603, "{what}: {body}");
     assert_eq!(body["error"]["data"]["retryable"], true, "{what}: {body}");
-    assert!(took < Duration::from_secs(10), "{what}: answered in {took:?}, not a hang");
+    assert!(
+        took < Duration::from_secs(10),
+        "{what}: answered in {took:?}, not a hang"
+    );
 }
 
 async fn resend_until_done(client: &Client, message: &Value, context_id: &str) {
     let task = client.send(message.clone(), false).await;
-    client.wait_for_state(task["id"].as_str().unwrap(), "completed", Duration::from_secs(30)).await;
+    client
+        .wait_for_state(task["id"].as_str().unwrap(), "completed", Duration::from_secs(30))
+        .await;
     let again = client.send(message.clone(), false).await;
     assert_eq!(again["id"], task["id"], "a further resend is the same task");
     let current = client.act(json!({"action": "get_checkout"}), Some(context_id)).await;
@@ -37,9 +45,17 @@ async fn resend_until_done(client: &Client, message: &Value, context_id: &str) {
 /// nats-server down: 503 at once; after it is back, the same messageId succeeds once.
 #[tokio::test]
 async fn nats_outage_gets_503_and_the_resend_applies_once() {
-    let mut stack = Stack::start(StackOptions { workers: 1, ..Default::default() }).await;
+    let mut stack = Stack::start(StackOptions {
+        workers: 1,
+        ..Default::default()
+    })
+    .await;
     let client = stack.client("patient");
-    let message = message_with_id("during-nats-outage", action(json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 1})), Some("nats-out"));
+    let message = message_with_id(
+        "during-nats-outage",
+        action(json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 1})),
+        Some("nats-out"),
+    );
     stack.nats.stop().await;
     let started = Instant::now();
     let answer = answer(&client, &message).await;
@@ -52,9 +68,18 @@ async fn nats_outage_gets_503_and_the_resend_applies_once() {
 #[tokio::test]
 async fn postgres_outage_gets_503_and_the_resend_applies_once() {
     let postgres = PgServer::start();
-    let stack = Stack::start(StackOptions { workers: 1, postgres_admin_url: Some(postgres.url()), ..Default::default() }).await;
+    let stack = Stack::start(StackOptions {
+        workers: 1,
+        postgres_admin_url: Some(postgres.url()),
+        ..Default::default()
+    })
+    .await;
     let client = stack.client("patient");
-    let message = message_with_id("during-pg-outage", action(json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 1})), Some("pg-out"));
+    let message = message_with_id(
+        "during-pg-outage",
+        action(json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 1})),
+        Some("pg-out"),
+    );
     postgres.stop();
     let started = Instant::now();
     let answer = answer(&client, &message).await;

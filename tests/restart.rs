@@ -12,10 +12,21 @@ use testkit::{Stack, StackOptions};
 async fn conversation_survives_a_restart_of_every_process() {
     let mut stack = Stack::start(StackOptions::default()).await;
     let client = stack.client("restarter");
-    let first = client.act(json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 1}), Some("restart-ctx")).await;
+    let first = client
+        .act(
+            json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 1}),
+            Some("restart-ctx"),
+        )
+        .await;
     let checkout_id = checkout_of(&first).unwrap()["id"].clone();
     let in_flight = client
-        .send(message(action(json!({"action": "add_to_checkout", "product_id": "STRAW-001", "quantity": 3})), Some("restart-ctx")), false)
+        .send(
+            message(
+                action(json!({"action": "add_to_checkout", "product_id": "STRAW-001", "quantity": 3})),
+                Some("restart-ctx"),
+            ),
+            false,
+        )
         .await;
 
     stack.stop_processes().await;
@@ -27,9 +38,14 @@ async fn conversation_survives_a_restart_of_every_process() {
     stack.start_ingress().await;
 
     let before = client.get_task(first["id"].as_str().unwrap()).await;
-    assert_eq!(before["status"]["state"], "completed", "tasks from before the restart are kept");
+    assert_eq!(
+        before["status"]["state"], "completed",
+        "tasks from before the restart are kept"
+    );
     let in_flight_id = in_flight["id"].as_str().unwrap().to_owned();
-    client.wait_for_state(&in_flight_id, "completed", Duration::from_secs(30)).await;
+    client
+        .wait_for_state(&in_flight_id, "completed", Duration::from_secs(30))
+        .await;
 
     let details = json!({"action": "update_customer_details", "first_name": "Ann", "last_name": "Lee",
         "street_address": "2 Elm St", "address_locality": "Portland", "address_region": "OR",
@@ -52,7 +68,11 @@ async fn conversation_survives_a_restart_of_every_process() {
     stack.nats.start_again().await;
     stack.start_worker(&[]).await;
     stack.start_ingress().await;
-    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE id = $1").bind(&order_id).fetch_one(&stack.db.pool).await.unwrap();
+    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE id = $1")
+        .bind(&order_id)
+        .fetch_one(&stack.db.pool)
+        .await
+        .unwrap();
     assert_eq!(orders, 1, "the order is still there");
     let after = client.act(json!({"action": "get_checkout"}), Some("restart-ctx")).await;
     assert_eq!(checkout_of(&after).unwrap()["order"]["id"], order_id.as_str());

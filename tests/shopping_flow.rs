@@ -10,23 +10,52 @@ async fn send(client: &Client, parts: Value, context_id: Option<&str>, blocking:
     if blocking {
         return task;
     }
-    assert_eq!(task["status"]["state"], "submitted", "non-blocking send returns the submitted task");
-    client.wait_for_state(task["id"].as_str().unwrap(), "completed", std::time::Duration::from_secs(20)).await
+    assert_eq!(
+        task["status"]["state"], "submitted",
+        "non-blocking send returns the submitted task"
+    );
+    client
+        .wait_for_state(
+            task["id"].as_str().unwrap(),
+            "completed",
+            std::time::Duration::from_secs(20),
+        )
+        .await
 }
 
 async fn shop(blocking: bool) {
     let stack = Stack::start(StackOptions::default()).await;
     let client = stack.client("alice");
 
-    let found = send(&client, action(json!({"action": "search_shopping_catalog", "query": "cookies"})), None, blocking).await;
+    let found = send(
+        &client,
+        action(json!({"action": "search_shopping_catalog", "query": "cookies"})),
+        None,
+        blocking,
+    )
+    .await;
     let context_id = found["contextId"].as_str().expect("a contextId is assigned").to_owned();
     let results = data_part(&found, "a2a.product_results").expect("search results");
-    let ids: Vec<&str> = results["results"].as_array().unwrap().iter().map(|p| p["productID"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = results["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["productID"].as_str().unwrap())
+        .collect();
     assert!(ids.contains(&"BISC-001"), "{ids:?}");
-    assert_eq!(found["artifacts"][0]["parts"][0]["data"]["a2a.product_results"], results);
+    assert_eq!(
+        found["artifacts"][0]["parts"][0]["data"]["a2a.product_results"],
+        results
+    );
 
     let ctx = Some(context_id.as_str());
-    let added = send(&client, action(json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 2})), ctx, blocking).await;
+    let added = send(
+        &client,
+        action(json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 2})),
+        ctx,
+        blocking,
+    )
+    .await;
     let checkout = checkout_of(&added).expect("checkout");
     assert_eq!(quantity(&checkout, "BISC-001"), 2);
     assert_eq!(checkout["status"], "incomplete");
@@ -40,8 +69,18 @@ async fn shop(blocking: bool) {
 
     let started = checkout_of(&send(&client, action(json!({"action": "start_payment"})), ctx, blocking).await).unwrap();
     assert_eq!(started["status"], "ready_for_complete");
-    let total = started["totals"].as_array().unwrap().iter().find(|t| t["type"] == "total").unwrap()["amount"].as_i64();
-    assert_eq!(total, Some(998 + 500 + 100), "items + standard shipping + 10 % tax, in cents");
+    let total = started["totals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["type"] == "total")
+        .unwrap()["amount"]
+        .as_i64();
+    assert_eq!(
+        total,
+        Some(998 + 500 + 100),
+        "items + standard shipping + 10 % tax, in cents"
+    );
 
     let payment = json!([
         {"kind": "data", "data": {"action": "complete_checkout"}},
@@ -54,14 +93,28 @@ async fn shop(blocking: bool) {
     let order_id = done["order"]["id"].as_str().expect("order id");
     assert!(order_id.starts_with("ORD-"), "{order_id}");
 
-    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE id = $1").bind(order_id).fetch_one(&stack.db.pool).await.unwrap();
+    let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE id = $1")
+        .bind(order_id)
+        .fetch_one(&stack.db.pool)
+        .await
+        .unwrap();
     assert_eq!(orders, 1);
     let history = client.get_task(completed["id"].as_str().unwrap()).await;
-    assert!(!history.to_string().contains("tok_flow_secret"), "the credential is never returned");
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks WHERE request::text LIKE '%tok_flow_secret%'").fetch_one(&stack.db.pool).await.unwrap();
+    assert!(
+        !history.to_string().contains("tok_flow_secret"),
+        "the credential is never returned"
+    );
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks WHERE request::text LIKE '%tok_flow_secret%'")
+        .fetch_one(&stack.db.pool)
+        .await
+        .unwrap();
     assert_eq!(stored, 0, "the credential is never stored");
     for process in stack.workers.iter().chain(stack.ingress.iter()) {
-        assert!(!process.output().contains("tok_flow_secret"), "{} logged the credential", process.name);
+        assert!(
+            !process.output().contains("tok_flow_secret"),
+            "{} logged the credential",
+            process.name
+        );
     }
 }
 
@@ -75,16 +128,29 @@ async fn shopping_flow_blocking() {
 /// actions; a text part that is exactly a JSON action runs that action.
 #[tokio::test]
 async fn text_turns_search_and_json_text_runs_the_action() {
-    let stack = Stack::start(StackOptions { workers: 1, ..Default::default() }).await;
+    let stack = Stack::start(StackOptions {
+        workers: 1,
+        ..Default::default()
+    })
+    .await;
     let client = stack.client("chatty");
-    let chat = client.send(message(json!([{"kind": "text", "text": "show me strawberries"}]), None), true).await;
+    let chat = client
+        .send(
+            message(json!([{"kind": "text", "text": "show me strawberries"}]), None),
+            true,
+        )
+        .await;
     let results = data_part(&chat, "a2a.product_results").expect("search results");
     assert_eq!(results["results"][0]["productID"], "STRAW-001");
     let text = chat["status"]["message"]["parts"][0]["text"].as_str().unwrap();
-    assert!(text.contains("add_to_checkout") && text.contains("complete_checkout"), "{text}");
+    assert!(
+        text.contains("add_to_checkout") && text.contains("complete_checkout"),
+        "{text}"
+    );
 
     let context_id = chat["contextId"].as_str().unwrap();
-    let as_text = json!([{"kind": "text", "text": r#"{"action": "add_to_checkout", "product_id": "STRAW-001", "quantity": 3}"#}]);
+    let as_text =
+        json!([{"kind": "text", "text": r#"{"action": "add_to_checkout", "product_id": "STRAW-001", "quantity": 3}"#}]);
     let added = client.send(message(as_text, Some(context_id)), true).await;
     assert_eq!(quantity(&checkout_of(&added).unwrap(), "STRAW-001"), 3);
 }

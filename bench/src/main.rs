@@ -44,14 +44,23 @@ const HEADROOM_TURN_MS: u64 = 2000;
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let (warmup, window) = if args.quick { (Duration::from_secs(1), Duration::from_secs(4)) } else { (Duration::from_secs(3), Duration::from_secs(15)) };
+    let (warmup, window) = if args.quick {
+        (Duration::from_secs(1), Duration::from_secs(4))
+    } else {
+        (Duration::from_secs(3), Duration::from_secs(15))
+    };
     let wanted = |name: &str| args.only.as_deref().is_none_or(|only| name.contains(only));
     let mut rows = Vec::new();
 
     if wanted("acceptance") {
         let stack = stack(0, &[]).await;
         let sample = accept(&stack, warmup, window).await;
-        rows.push(Row::new("acceptance", "non-blocking message/send, 64 concurrent, no workers", &sample, None));
+        rows.push(Row::new(
+            "acceptance",
+            "non-blocking message/send, 64 concurrent, no workers",
+            &sample,
+            None,
+        ));
     }
     let mut one_worker = None;
     for workers in [1usize, 2, 4] {
@@ -63,7 +72,12 @@ async fn main() {
         let sample = converse(&stack, E2E_CONVERSATIONS, warmup, window).await;
         let verdict = verify(&stack).await;
         let base = *one_worker.get_or_insert(sample.per_second());
-        let mut row = Row::new(&name, &format!("{E2E_CONVERSATIONS} conversations, blocking add_to_checkout, {workers} worker(s)"), &sample, Some(verdict));
+        let mut row = Row::new(
+            &name,
+            &format!("{E2E_CONVERSATIONS} conversations, blocking add_to_checkout, {workers} worker(s)"),
+            &sample,
+            Some(verdict),
+        );
         row.ratio = Some(sample.per_second() / base);
         rows.push(row);
     }
@@ -103,7 +117,10 @@ async fn stack(workers: usize, worker_env: &[(String, String)]) -> Stack {
 }
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder().pool_max_idle_per_host(2048).build().expect("http client")
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(2048)
+        .build()
+        .expect("http client")
 }
 
 /// Non-blocking sends, `ACCEPT_LANES` at a time, each lane its own conversation.
@@ -118,7 +135,14 @@ async fn converse(stack: &Stack, conversations: usize, warmup: Duration, window:
 
 /// Lanes sending `add_to_checkout` one after another; a send counts when the task comes back
 /// `submitted` (non-blocking) or `completed` (blocking).
-async fn add_to_checkout_lanes(stack: &Stack, prefix: &'static str, lanes: usize, blocking: bool, warmup: Duration, window: Duration) -> Sample {
+async fn add_to_checkout_lanes(
+    stack: &Stack,
+    prefix: &'static str,
+    lanes: usize,
+    blocking: bool,
+    warmup: Duration,
+    window: Duration,
+) -> Sample {
     let mut client = stack.client(&format!("bench-{prefix}"));
     client.http = http();
     let expected = if blocking { "completed" } else { "submitted" };
@@ -145,7 +169,10 @@ async fn verify(stack: &Stack) -> Verdict {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     let mut stuck: i64;
     loop {
-        stuck = sqlx::query_scalar("SELECT count(*) FROM tasks WHERE finished_at IS NULL").fetch_one(pool).await.expect("count");
+        stuck = sqlx::query_scalar("SELECT count(*) FROM tasks WHERE finished_at IS NULL")
+            .fetch_one(pool)
+            .await
+            .expect("count");
         if stuck == 0 || tokio::time::Instant::now() > deadline {
             break;
         }
@@ -162,6 +189,13 @@ async fn verify(stack: &Stack) -> Verdict {
     .fetch_one(pool)
     .await
     .expect("order check");
-    let tasks: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks").fetch_one(pool).await.expect("count");
-    Verdict { tasks, stuck, out_of_order }
+    let tasks: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks")
+        .fetch_one(pool)
+        .await
+        .expect("count");
+    Verdict {
+        tasks,
+        stuck,
+        out_of_order,
+    }
 }

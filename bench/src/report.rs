@@ -44,7 +44,9 @@ fn ms(d: Duration) -> String {
 }
 
 pub fn table(rows: &[Row]) -> String {
-    let mut out = String::from("| scenario | what | per second | p50 ms | p99 ms | failed | ratio | tasks checked | out of order | stuck |\n");
+    let mut out = String::from(
+        "| scenario | what | per second | p50 ms | p99 ms | failed | ratio | tasks checked | out of order | stuck |\n",
+    );
     out.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for row in rows {
         let ratio = row.ratio.map_or("".to_owned(), |r| format!("{r:.2}"));
@@ -54,7 +56,16 @@ pub fn table(rows: &[Row]) -> String {
         let _ = writeln!(
             out,
             "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
-            row.name, row.what, row.per_second, ms(row.p50), ms(row.p99), row.failed, ratio, tasks, order, stuck
+            row.name,
+            row.what,
+            row.per_second,
+            ms(row.p50),
+            ms(row.p99),
+            row.failed,
+            ratio,
+            tasks,
+            order,
+            stuck
         );
     }
     out
@@ -83,7 +94,9 @@ pub fn write(path: &str, table: &str, quick: bool) -> std::io::Result<()> {
     );
     let existing = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\n".to_owned());
     let report = match (existing.find(BEGIN), existing.find(END)) {
-        (Some(begin), Some(end)) if begin < end => format!("{}{section}{}", &existing[..begin], &existing[end + END.len()..]),
+        (Some(begin), Some(end)) if begin < end => {
+            format!("{}{section}{}", &existing[..begin], &existing[end + END.len()..])
+        }
         _ => format!("{}\n{section}\n", existing.trim_end()),
     };
     std::fs::write(path, report)

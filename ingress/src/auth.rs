@@ -34,7 +34,11 @@ impl Keys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.leeway = 5;
-        Keys { decoding: DecodingKey::from_secret(secret), encoding: EncodingKey::from_secret(secret), validation }
+        Keys {
+            decoding: DecodingKey::from_secret(secret),
+            encoding: EncodingKey::from_secret(secret),
+            validation,
+        }
     }
 
     /// The principal a bearer token names, if the token is valid.
@@ -52,15 +56,27 @@ impl Keys {
         })?;
         let sub = data.claims.sub;
         if sub.is_empty() || sub.len() > MAX_SUBJECT_LEN {
-            return Err(Error::Unauthenticated(format!("token subject must be 1 to {MAX_SUBJECT_LEN} bytes")));
+            return Err(Error::Unauthenticated(format!(
+                "token subject must be 1 to {MAX_SUBJECT_LEN} bytes"
+            )));
         }
         Ok(Principal(sub))
     }
 
     /// A token for `subject` valid for `ttl_secs`.
     pub fn mint(&self, subject: &str, ttl_secs: u64) -> Result<String, jsonwebtoken::errors::Error> {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        encode(&Header::new(Algorithm::HS256), &Claims { sub: subject.to_owned(), exp: now + ttl_secs }, &self.encoding)
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        encode(
+            &Header::new(Algorithm::HS256),
+            &Claims {
+                sub: subject.to_owned(),
+                exp: now + ttl_secs,
+            },
+            &self.encoding,
+        )
     }
 }
 
@@ -72,7 +88,9 @@ impl FromRequestParts<AppState> for Principal {
             .headers
             .get(header::AUTHORIZATION)
             .ok_or_else(|| Error::Unauthenticated("missing Authorization header".into()))?;
-        let value = value.to_str().map_err(|_| Error::Unauthenticated("Authorization header is not text".into()))?;
+        let value = value
+            .to_str()
+            .map_err(|_| Error::Unauthenticated("Authorization header is not text".into()))?;
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))

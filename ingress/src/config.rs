@@ -29,7 +29,12 @@ pub struct Config {
     #[arg(long, env = "PUBLIC_URL", default_value = "http://127.0.0.1:10999", global = true)]
     pub public_url: String,
     /// PostgreSQL connection URL.
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/cartwright", global = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/cartwright",
+        global = true
+    )]
     pub database_url: String,
     /// Connections in this process's PostgreSQL pool.
     #[arg(long, env = "DB_POOL_SIZE", default_value_t = DB_POOL_SIZE_DEFAULT, global = true)]

@@ -41,6 +41,10 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     if reasons.is_empty() {
         Json(json!({ "status": "ready" })).into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not_ready", "reasons": reasons }))).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not_ready", "reasons": reasons })),
+        )
+            .into_response()
     }
 }

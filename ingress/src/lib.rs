@@ -67,7 +67,10 @@ pub fn app(state: AppState) -> Router {
         .nest_service("/images", ServeDir::new(&state.config.images_dir))
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
         .layer(TraceLayer::new_for_http())
 }
 
@@ -75,10 +78,18 @@ pub fn app(state: AppState) -> Router {
 /// `shutdown` resolves; requests in flight then finish.
 pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let secret = config.secret().map_err(anyhow::Error::msg)?.to_vec();
-    let db = store::connect(&config.database_url, config.db_pool_size).await.context("connecting to PostgreSQL")?;
-    let (nats, js) = queue::connect(&config.topology.nats_url).await.context("connecting to NATS")?;
-    queue::ensure_stream(&js, &config.topology.topology()).await.context("ensuring the task stream")?;
-    let watcher = TaskWatcher::start(&config.database_url).await.context("listening for task changes")?;
+    let db = store::connect(&config.database_url, config.db_pool_size)
+        .await
+        .context("connecting to PostgreSQL")?;
+    let (nats, js) = queue::connect(&config.topology.nats_url)
+        .await
+        .context("connecting to NATS")?;
+    queue::ensure_stream(&js, &config.topology.topology())
+        .await
+        .context("ensuring the task stream")?;
+    let watcher = TaskWatcher::start(&config.database_url)
+        .await
+        .context("listening for task changes")?;
     let documents = well_known::Documents::render(&Merchant::seed(), &config.public_url);
     let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
         .await
@@ -97,7 +108,9 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
         documents: Arc::new(documents),
     };
     tracing::info!(%addr, "ingress listening");
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
     tracing::info!("ingress stopped");
     Ok(())
 }

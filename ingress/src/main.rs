@@ -13,11 +13,17 @@ async fn main() -> anyhow::Result<()> {
             ingress::serve(config, lifecycle::shutdown_signal()).await
         }
         Command::Migrate { catalog } => {
-            store::ensure_database(&config.database_url).await.context("creating the database")?;
-            let pool = store::connect(&config.database_url, 2).await.context("connecting to PostgreSQL")?;
+            store::ensure_database(&config.database_url)
+                .await
+                .context("creating the database")?;
+            let pool = store::connect(&config.database_url, 2)
+                .await
+                .context("connecting to PostgreSQL")?;
             store::migrate(&pool).await.context("applying migrations")?;
             let seed = std::fs::read_to_string(&catalog).with_context(|| format!("reading {catalog}"))?;
-            let products = store::catalog::load_seed(&pool, &seed, &config.public_url).await.context("loading the catalog")?;
+            let products = store::catalog::load_seed(&pool, &seed, &config.public_url)
+                .await
+                .context("loading the catalog")?;
             tracing::info!(products, "database migrated and catalog loaded");
             Ok(())
         }

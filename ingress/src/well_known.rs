@@ -25,12 +25,18 @@ impl Document {
     fn new(value: &Value) -> Document {
         let body = serde_json::to_vec_pretty(value).unwrap_or_default();
         let etag = format!("\"{:016x}\"", schemas::queue::fnv1a(body.iter().copied()));
-        Document { etag: HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\"")), body }
+        Document {
+            etag: HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\"")),
+            body,
+        }
     }
 
     fn serve(&self, request: &HeaderMap) -> Response {
         let matches = request.get(header::IF_NONE_MATCH).is_some_and(|tags| {
-            tags.to_str().unwrap_or_default().split(',').any(|tag| tag.trim() == self.etag || tag.trim() == "*")
+            tags.to_str()
+                .unwrap_or_default()
+                .split(',')
+                .any(|tag| tag.trim() == self.etag || tag.trim() == "*")
         });
         let headers = [
             (header::CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL)),

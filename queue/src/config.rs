@@ -41,7 +41,10 @@ pub struct TopologyArgs {
 impl TopologyArgs {
     pub fn validate(&self) -> Result<(), String> {
         if !(1..=1024).contains(&self.partitions) {
-            return Err(format!("PARTITIONS must be between 1 and 1024, got {}", self.partitions));
+            return Err(format!(
+                "PARTITIONS must be between 1 and 1024, got {}",
+                self.partitions
+            ));
         }
         if !(1..=5).contains(&self.stream_replicas) {
             return Err("STREAM_REPLICAS must be between 1 and 5".into());

@@ -13,8 +13,13 @@ pub use config::TopologyArgs;
 
 /// Connects to NATS (retrying until the server answers, and reconnecting for as long as the
 /// process runs) and returns the client with its JetStream context.
-pub async fn connect(url: &str) -> Result<(async_nats::Client, async_nats::jetstream::Context), async_nats::ConnectError> {
-    let client = async_nats::ConnectOptions::new().retry_on_initial_connect().connect(url).await?;
+pub async fn connect(
+    url: &str,
+) -> Result<(async_nats::Client, async_nats::jetstream::Context), async_nats::ConnectError> {
+    let client = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(url)
+        .await?;
     let js = async_nats::jetstream::new(client.clone());
     Ok((client, js))
 }

@@ -25,9 +25,17 @@ pub async fn publish_task(
 ) -> Result<Published, Error> {
     let payload = serde_json::to_vec(envelope)?;
     let publish = async {
-        let message = PublishMessage::build().message_id(envelope.msg_id()).payload(payload.into());
+        let message = PublishMessage::build()
+            .message_id(envelope.msg_id())
+            .payload(payload.into());
         js.send_publish(task_subject(partition), message).await?.await
     };
-    let ack = tokio::time::timeout(timeout, publish).await.ok().ok_or(Error::PublishTimeout(timeout))??;
-    Ok(Published { stream_sequence: ack.sequence, duplicate: ack.duplicate })
+    let ack = tokio::time::timeout(timeout, publish)
+        .await
+        .ok()
+        .ok_or(Error::PublishTimeout(timeout))??;
+    Ok(Published {
+        stream_sequence: ack.sequence,
+        duplicate: ack.duplicate,
+    })
 }

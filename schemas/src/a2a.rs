@@ -106,7 +106,10 @@ pub enum Part {
 
 impl Part {
     pub fn text(text: impl Into<String>) -> Part {
-        Part::Text { text: text.into(), metadata: None }
+        Part::Text {
+            text: text.into(),
+            metadata: None,
+        }
     }
 
     pub fn data(data: Map<String, Value>) -> Part {
@@ -216,7 +219,11 @@ mod tests {
             kind: TaskKind::Task,
             id: "t".into(),
             context_id: "c".into(),
-            status: TaskStatus { state: TaskState::InputRequired, message: None, timestamp: None },
+            status: TaskStatus {
+                state: TaskState::InputRequired,
+                message: None,
+                timestamp: None,
+            },
             history: None,
             artifacts: None,
         };

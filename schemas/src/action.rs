@@ -32,16 +32,29 @@ pub enum Turn {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
-    SearchShoppingCatalog { query: String },
-    AddToCheckout { product_id: String, quantity: i64 },
-    RemoveFromCheckout { product_id: String },
+    SearchShoppingCatalog {
+        query: String,
+    },
+    AddToCheckout {
+        product_id: String,
+        quantity: i64,
+    },
+    RemoveFromCheckout {
+        product_id: String,
+    },
     /// Sets a line's quantity; 0 removes the line.
-    UpdateCheckout { product_id: String, quantity: i64 },
+    UpdateCheckout {
+        product_id: String,
+        quantity: i64,
+    },
     GetCheckout,
     StartPayment,
     /// Sets buyer and shipping address, then runs `start_payment`.
     UpdateCustomerDetails(CustomerDetails),
-    CompleteCheckout { instrument: PaymentInstrument, risk_signals: Option<Value> },
+    CompleteCheckout {
+        instrument: PaymentInstrument,
+        risk_signals: Option<Value>,
+    },
     CancelCheckout,
 }
 
@@ -267,8 +280,10 @@ struct ProductOnly {
 struct NoParams {}
 
 fn params<T: DeserializeOwned>(action: &'static str, map: Map<String, Value>) -> Result<T, ActionError> {
-    serde_json::from_value(Value::Object(map))
-        .map_err(|e| ActionError::Params { action, reason: e.to_string() })
+    serde_json::from_value(Value::Object(map)).map_err(|e| ActionError::Params {
+        action,
+        reason: e.to_string(),
+    })
 }
 
 fn parse_action(mut map: Map<String, Value>, message: &Message) -> Result<Action, ActionError> {
@@ -287,12 +302,17 @@ fn parse_action(mut map: Map<String, Value>, message: &Message) -> Result<Action
             check_field("product_id", &p.product_id)?;
             let quantity = p.quantity.unwrap_or(1);
             check_quantity(1, quantity)?;
-            Action::AddToCheckout { product_id: p.product_id, quantity }
+            Action::AddToCheckout {
+                product_id: p.product_id,
+                quantity,
+            }
         }
         "remove_from_checkout" => {
             let p: ProductOnly = params("remove_from_checkout", map)?;
             check_field("product_id", &p.product_id)?;
-            Action::RemoveFromCheckout { product_id: p.product_id }
+            Action::RemoveFromCheckout {
+                product_id: p.product_id,
+            }
         }
         "update_checkout" => {
             let p: ProductQuantity = params("update_checkout", map)?;
@@ -302,7 +322,10 @@ fn parse_action(mut map: Map<String, Value>, message: &Message) -> Result<Action
                 reason: "missing field `quantity`".into(),
             })?;
             check_quantity(0, quantity)?;
-            Action::UpdateCheckout { product_id: p.product_id, quantity }
+            Action::UpdateCheckout {
+                product_id: p.product_id,
+                quantity,
+            }
         }
         "get_checkout" => {
             params::<NoParams>("get_checkout", map)?;
@@ -325,7 +348,10 @@ fn parse_action(mut map: Map<String, Value>, message: &Message) -> Result<Action
             params::<NoParams>("complete_checkout", map)?;
             let instrument = payment_instrument(message)?;
             let risk_signals = data_part(message, RISK_SIGNALS_KEY).cloned();
-            Action::CompleteCheckout { instrument, risk_signals }
+            Action::CompleteCheckout {
+                instrument,
+                risk_signals,
+            }
         }
         "cancel_checkout" => {
             params::<NoParams>("cancel_checkout", map)?;
@@ -414,49 +440,88 @@ mod tests {
 
     #[test]
     fn data_part_action_is_parsed() {
-        let m = message(vec![data(json!({"action":"add_to_checkout","product_id":"BISC-001","quantity":2}))]);
+        let m = message(vec![data(
+            json!({"action":"add_to_checkout","product_id":"BISC-001","quantity":2}),
+        )]);
         assert_eq!(
             parse_turn(&m).unwrap(),
-            Turn::Action { action: Action::AddToCheckout { product_id: "BISC-001".into(), quantity: 2 } }
+            Turn::Action {
+                action: Action::AddToCheckout {
+                    product_id: "BISC-001".into(),
+                    quantity: 2
+                }
+            }
         );
     }
 
     #[test]
     fn text_holding_a_json_action_is_an_action() {
         let m = message(vec![Part::text(r#" {"action":"get_checkout"} "#)]);
-        assert_eq!(parse_turn(&m).unwrap(), Turn::Action { action: Action::GetCheckout });
+        assert_eq!(
+            parse_turn(&m).unwrap(),
+            Turn::Action {
+                action: Action::GetCheckout
+            }
+        );
     }
 
     #[test]
     fn plain_text_is_chat() {
         let m = message(vec![Part::text("show me cookies")]);
-        assert_eq!(parse_turn(&m).unwrap(), Turn::Chat { text: "show me cookies".into() });
+        assert_eq!(
+            parse_turn(&m).unwrap(),
+            Turn::Chat {
+                text: "show me cookies".into()
+            }
+        );
     }
 
     #[test]
     fn quantities_out_of_range_are_refused() {
-        for (action, q, min) in [("add_to_checkout", 0, 1), ("add_to_checkout", -1, 1), ("update_checkout", -3, 0), ("update_checkout", 10_001, 0)] {
+        for (action, q, min) in [
+            ("add_to_checkout", 0, 1),
+            ("add_to_checkout", -1, 1),
+            ("update_checkout", -3, 0),
+            ("update_checkout", 10_001, 0),
+        ] {
             let m = message(vec![data(json!({"action":action,"product_id":"X","quantity":q}))]);
-            assert_eq!(parse_turn(&m), Err(ActionError::Quantity { min, got: q }), "{action} {q}");
+            assert_eq!(
+                parse_turn(&m),
+                Err(ActionError::Quantity { min, got: q }),
+                "{action} {q}"
+            );
         }
-        let m = message(vec![data(json!({"action":"update_checkout","product_id":"X","quantity":0}))]);
+        let m = message(vec![data(
+            json!({"action":"update_checkout","product_id":"X","quantity":0}),
+        )]);
         assert!(parse_turn(&m).is_ok(), "update_checkout to 0 removes the line");
     }
 
     #[test]
     fn whole_floats_are_quantities_and_fractions_are_not() {
-        let m = message(vec![data(json!({"action":"add_to_checkout","product_id":"X","quantity":2.0}))]);
+        let m = message(vec![data(
+            json!({"action":"add_to_checkout","product_id":"X","quantity":2.0}),
+        )]);
         assert_eq!(
             parse_turn(&m).unwrap(),
-            Turn::Action { action: Action::AddToCheckout { product_id: "X".into(), quantity: 2 } }
+            Turn::Action {
+                action: Action::AddToCheckout {
+                    product_id: "X".into(),
+                    quantity: 2
+                }
+            }
         );
-        let m = message(vec![data(json!({"action":"add_to_checkout","product_id":"X","quantity":1.5}))]);
+        let m = message(vec![data(
+            json!({"action":"add_to_checkout","product_id":"X","quantity":1.5}),
+        )]);
         assert!(matches!(parse_turn(&m), Err(ActionError::Params { .. })));
     }
 
     #[test]
     fn wrong_types_and_unknown_fields_are_refused() {
-        let m = message(vec![data(json!({"action":"add_to_checkout","product_id":"X","quantity":"2"}))]);
+        let m = message(vec![data(
+            json!({"action":"add_to_checkout","product_id":"X","quantity":"2"}),
+        )]);
         assert!(matches!(parse_turn(&m), Err(ActionError::Params { .. })));
         let m = message(vec![data(json!({"action":"add_to_checkout","product_id":"X","qty":2}))]);
         assert!(matches!(parse_turn(&m), Err(ActionError::Params { .. })));
@@ -472,10 +537,15 @@ mod tests {
         assert_eq!(parse_turn(&m), Err(ActionError::MissingPayment));
         let m = message(vec![
             data(json!({"action":"complete_checkout"})),
-            data(json!({"a2a.ucp.checkout.payment_data": {"id":"i1","handler_id":"h","type":"card",
-                "credential":{"type":"token","token":"tok_secret"}}})),
+            data(
+                json!({"a2a.ucp.checkout.payment_data": {"id":"i1","handler_id":"h","type":"card",
+                "credential":{"type":"token","token":"tok_secret"}}}),
+            ),
         ]);
-        let Turn::Action { action: Action::CompleteCheckout { instrument, .. } } = parse_turn(&m).unwrap() else {
+        let Turn::Action {
+            action: Action::CompleteCheckout { instrument, .. },
+        } = parse_turn(&m).unwrap()
+        else {
             panic!("expected completion");
         };
         assert!(!format!("{instrument:?}").contains("tok_secret"));

@@ -36,7 +36,9 @@ pub fn partition_of(principal: &str, context_id: &str, partitions: u32) -> u32 {
 pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
-    bytes.into_iter().fold(OFFSET, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(PRIME))
+    bytes
+        .into_iter()
+        .fold(OFFSET, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(PRIME))
 }
 
 /// A task as published to JetStream. `seq` is the conversation's sequence number assigned at

@@ -79,7 +79,11 @@ pub struct Total {
 
 impl Total {
     pub fn new(kind: &str, display_text: &str, amount: i64) -> Total {
-        Total { kind: kind.to_owned(), display_text: display_text.to_owned(), amount }
+        Total {
+            kind: kind.to_owned(),
+            display_text: display_text.to_owned(),
+            amount,
+        }
     }
 }
 

@@ -45,7 +45,11 @@ pub async fn load_seed(pool: &PgPool, products_json: &str, public_url: &str) -> 
             .and_then(Value::as_str)
             .and_then(parse_price_minor)
             .ok_or_else(|| Error::Seed(format!("{id} has no valid price")))?;
-        let currency = offers.get("priceCurrency").and_then(Value::as_str).unwrap_or("USD").to_owned();
+        let currency = offers
+            .get("priceCurrency")
+            .and_then(Value::as_str)
+            .unwrap_or("USD")
+            .to_owned();
         if let Some(images) = product.get_mut("image").and_then(Value::as_array_mut) {
             for image in images.iter_mut() {
                 if let Some(url) = image.as_str() {
@@ -53,7 +57,11 @@ pub async fn load_seed(pool: &PgPool, products_json: &str, public_url: &str) -> 
                 }
             }
         }
-        let image_url = product.get("image").and_then(|i| i.get(0)).and_then(Value::as_str).map(str::to_owned);
+        let image_url = product
+            .get("image")
+            .and_then(|i| i.get(0))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         sqlx::query(
             "INSERT INTO products (id, name, category, price_minor, currency, image_url, body)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -70,7 +78,9 @@ pub async fn load_seed(pool: &PgPool, products_json: &str, public_url: &str) -> 
         .execute(&mut *tx)
         .await?;
     }
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM products").fetch_one(&mut *tx).await?;
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM products")
+        .fetch_one(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(count as usize)
 }
@@ -109,10 +119,23 @@ pub async fn search(conn: &mut PgConnection, query: &str) -> Result<Vec<Value>> 
 /// Every product, as checkout lines need them.
 async fn all(pool: &PgPool) -> Result<HashMap<String, Product>> {
     let rows: Vec<(String, String, i64, String, Option<String>)> =
-        sqlx::query_as("SELECT id, name, price_minor, currency, image_url FROM products").fetch_all(pool).await?;
+        sqlx::query_as("SELECT id, name, price_minor, currency, image_url FROM products")
+            .fetch_all(pool)
+            .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, name, price_minor, currency, image_url)| (id.clone(), Product { id, name, price_minor, currency, image_url }))
+        .map(|(id, name, price_minor, currency, image_url)| {
+            (
+                id.clone(),
+                Product {
+                    id,
+                    name,
+                    price_minor,
+                    currency,
+                    image_url,
+                },
+            )
+        })
         .collect())
 }
 
@@ -129,7 +152,10 @@ pub struct Cache {
 
 impl Cache {
     pub fn new(pool: PgPool) -> Cache {
-        Cache { pool, loaded: RwLock::new(None) }
+        Cache {
+            pool,
+            loaded: RwLock::new(None),
+        }
     }
 
     /// The product with this id, if the catalog has it.

@@ -25,8 +25,13 @@ pub async fn open_for_update(conn: &mut PgConnection, principal: &str, context_i
     .bind(context_id)
     .fetch_optional(conn)
     .await?;
-    row.map(|(body, version)| Ok(Versioned { checkout: serde_json::from_value(body)?, version }))
-        .transpose()
+    row.map(|(body, version)| {
+        Ok(Versioned {
+            checkout: serde_json::from_value(body)?,
+            version,
+        })
+    })
+    .transpose()
 }
 
 /// The conversation's most recently changed checkout, open or not.
@@ -43,7 +48,13 @@ pub async fn latest(conn: &mut PgConnection, principal: &str, context_id: &str) 
 }
 
 /// Stores a new checkout.
-pub async fn insert(conn: &mut PgConnection, id: Uuid, principal: &str, context_id: &str, checkout: &Checkout) -> Result<()> {
+pub async fn insert(
+    conn: &mut PgConnection,
+    id: Uuid,
+    principal: &str,
+    context_id: &str,
+    checkout: &Checkout,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO checkouts (id, principal, context_id, status, body, expires_at)
          VALUES ($1, $2, $3, $4::checkout_status, $5, $6)",

@@ -9,12 +9,11 @@ use crate::Result;
 
 /// Locks the conversation for a worker's turn and returns its `applied_seq`.
 pub async fn lock_applied_seq(conn: &mut PgConnection, principal: &str, context_id: &str) -> Result<Option<i64>> {
-    let applied = sqlx::query_scalar(
-        "SELECT applied_seq FROM contexts WHERE principal = $1 AND context_id = $2 FOR UPDATE",
-    )
-    .bind(principal)
-    .bind(context_id)
-    .fetch_optional(conn)
-    .await?;
+    let applied =
+        sqlx::query_scalar("SELECT applied_seq FROM contexts WHERE principal = $1 AND context_id = $2 FOR UPDATE")
+            .bind(principal)
+            .bind(context_id)
+            .fetch_optional(conn)
+            .await?;
     Ok(applied)
 }

@@ -40,7 +40,10 @@ pub async fn ensure_database(url: &str) -> Result<()> {
         .await?;
     if !exists {
         let quoted = name.replace('"', "\"\"");
-        match sqlx::query(&format!("CREATE DATABASE \"{quoted}\"")).execute(&mut admin).await {
+        match sqlx::query(&format!("CREATE DATABASE \"{quoted}\""))
+            .execute(&mut admin)
+            .await
+        {
             Ok(_) => {}
             // Another process created it between the check and the create.
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
@@ -59,16 +62,15 @@ pub async fn migrate(pool: &PgPool) -> Result<()> {
 
 /// True when every embedded migration has been applied successfully.
 pub async fn migrations_current(pool: &PgPool) -> Result<bool> {
-    let applied: Vec<i64> = match sqlx::query_scalar(
-        "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
-    )
-    .fetch_all(pool)
-    .await
-    {
-        Ok(applied) => applied,
-        // No migrations table yet: nothing applied.
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => return Ok(false),
-        Err(e) => return Err(e.into()),
-    };
+    let applied: Vec<i64> =
+        match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(pool)
+            .await
+        {
+            Ok(applied) => applied,
+            // No migrations table yet: nothing applied.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
     Ok(MIGRATOR.iter().all(|m| applied.contains(&m.version)))
 }

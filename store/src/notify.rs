@@ -93,7 +93,11 @@ impl TaskWatcher {
     /// state, then await [`Subscription::changed`]: no change between the two is missed.
     pub fn subscribe(self: &Arc<Self>, id: Uuid) -> Subscription {
         let notify = self.lock().entry(id).or_default().clone();
-        Subscription { id, notify, watcher: self.clone() }
+        Subscription {
+            id,
+            notify,
+            watcher: self.clone(),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<Notify>>> {

@@ -7,7 +7,13 @@ use uuid::Uuid;
 use crate::Result;
 
 /// Records the order of a completed checkout.
-pub async fn insert(conn: &mut PgConnection, order_id: &str, checkout_id: Uuid, principal: &str, checkout: &Checkout) -> Result<()> {
+pub async fn insert(
+    conn: &mut PgConnection,
+    order_id: &str,
+    checkout_id: Uuid,
+    principal: &str,
+    checkout: &Checkout,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO orders (id, checkout_id, principal, total_minor, currency, body)
          VALUES ($1, $2, $3, $4, $5, $6)",

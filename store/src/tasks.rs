@@ -45,7 +45,8 @@ impl<'r> sqlx::FromRow<'r, PgRow> for TaskRow {
             context_id: row.try_get("context_id")?,
             seq: row.try_get("seq")?,
             message_id: row.try_get("message_id")?,
-            state: TaskState::parse(&state).ok_or_else(|| sqlx::Error::Decode(format!("unknown task state {state}").into()))?,
+            state: TaskState::parse(&state)
+                .ok_or_else(|| sqlx::Error::Decode(format!("unknown task state {state}").into()))?,
             request: row.try_get("request")?,
             capabilities: row.try_get("capabilities")?,
             reply: row.try_get("reply")?,
@@ -133,11 +134,13 @@ pub async fn accept(pool: &PgPool, new: NewTask<'_>) -> Result<Accepted> {
 
 /// The principal's task created by `message_id`, if any.
 pub async fn find_by_message_id(pool: &PgPool, principal: &str, message_id: &str) -> Result<Option<TaskRow>> {
-    let row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM tasks WHERE principal = $1 AND message_id = $2"))
-        .bind(principal)
-        .bind(message_id)
-        .fetch_optional(pool)
-        .await?;
+    let row = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM tasks WHERE principal = $1 AND message_id = $2"
+    ))
+    .bind(principal)
+    .bind(message_id)
+    .fetch_optional(pool)
+    .await?;
     Ok(row)
 }
 
@@ -248,7 +251,11 @@ pub async fn complete_turn(
 /// Tasks accepted before `before` whose conversation has not applied them yet (cancelled ones
 /// included: the fence must still move past them). Candidates for republishing.
 pub async fn unapplied_before(pool: &PgPool, before: DateTime<Utc>, limit: i64) -> Result<Vec<TaskRow>> {
-    let cols = COLUMNS.split(", ").map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", ");
+    let cols = COLUMNS
+        .split(", ")
+        .map(|c| format!("t.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let rows = sqlx::query_as(&format!(
         "SELECT {cols} FROM contexts c
          JOIN tasks t ON t.principal = c.principal AND t.context_id = c.context_id AND t.seq > c.applied_seq

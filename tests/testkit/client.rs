@@ -34,7 +34,8 @@ pub fn action(action: Value) -> Value {
 impl Client {
     /// POSTs a JSON-RPC request with all the usual headers; returns status and body.
     pub async fn rpc(&self, method: &str, params: Value) -> (StatusCode, Value) {
-        let body = json!({ "jsonrpc": "2.0", "id": uuid::Uuid::new_v4().to_string(), "method": method, "params": params });
+        let body =
+            json!({ "jsonrpc": "2.0", "id": uuid::Uuid::new_v4().to_string(), "method": method, "params": params });
         self.post(body.to_string().into_bytes(), &[]).await
     }
 
@@ -80,15 +81,24 @@ impl Client {
 
     /// `message/send`; returns the Task, failing the test on an error answer.
     pub async fn send(&self, message: Value, blocking: bool) -> Value {
-        let (status, body) = self.rpc("message/send", json!({ "message": message, "configuration": { "blocking": blocking } })).await;
+        let (status, body) = self
+            .rpc(
+                "message/send",
+                json!({ "message": message, "configuration": { "blocking": blocking } }),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "message/send failed: {body}");
-        body.get("result").cloned().unwrap_or_else(|| panic!("message/send answered an error: {body}"))
+        body.get("result")
+            .cloned()
+            .unwrap_or_else(|| panic!("message/send answered an error: {body}"))
     }
 
     /// `tasks/get`; returns the Task.
     pub async fn get_task(&self, id: &str) -> Value {
         let (_, body) = self.rpc("tasks/get", json!({ "id": id })).await;
-        body.get("result").cloned().unwrap_or_else(|| panic!("tasks/get answered an error: {body}"))
+        body.get("result")
+            .cloned()
+            .unwrap_or_else(|| panic!("tasks/get answered an error: {body}"))
     }
 
     /// Polls `tasks/get` until the task is in `state` (bounded by `timeout`); returns it.

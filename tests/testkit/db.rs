@@ -36,19 +36,34 @@ impl TestDb {
     pub async fn create_on(admin_url: &str, public_url: &str) -> TestDb {
         let admin_url = admin_url.to_owned();
         let name = format!("cw_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect(&admin_url).await.expect("connect to TEST_DATABASE_URL");
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to TEST_DATABASE_URL");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create test database");
         admin.close().await.ok();
         let url = with_database(&admin_url, &name);
         let pool = store::connect(&url, 4).await.expect("connect to test database");
         store::migrate(&pool).await.expect("migrate test database");
-        store::catalog::load_seed(&pool, SEED_CATALOG, public_url).await.expect("seed catalog");
-        TestDb { name, url, admin_url, pool }
+        store::catalog::load_seed(&pool, SEED_CATALOG, public_url)
+            .await
+            .expect("seed catalog");
+        TestDb {
+            name,
+            url,
+            admin_url,
+            pool,
+        }
     }
 
     /// How many rows a table holds.
     pub async fn count(&self, table: &str) -> i64 {
-        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(&self.pool).await.expect("count rows")
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&self.pool)
+            .await
+            .expect("count rows")
     }
 }
 
@@ -59,10 +74,15 @@ impl Drop for TestDb {
         // does the async work, on a connection of its own (the pool's belong to the blocked
         // runtime). FORCE ends the pool's connections.
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             runtime.block_on(async move {
                 if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut admin)
+                        .await;
                 }
             });
         })

@@ -27,7 +27,10 @@ pub use stack::{Stack, StackOptions};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 /// Where the built binaries are: `CARTWRIGHT_BIN_DIR`, or the profile folder this executable
@@ -38,12 +41,20 @@ pub fn bin_dir() -> PathBuf {
     }
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().expect("the executable's folder");
-    if dir.ends_with("deps") { dir.parent().expect("target/<profile>") } else { dir }.to_path_buf()
+    if dir.ends_with("deps") {
+        dir.parent().expect("target/<profile>")
+    } else {
+        dir
+    }
+    .to_path_buf()
 }
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// Polls `check` until it returns `Some`, or fails the test after `timeout` saying what was

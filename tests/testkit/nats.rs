@@ -15,7 +15,11 @@ pub struct NatsServer {
 impl NatsServer {
     pub async fn start() -> NatsServer {
         let store = std::env::temp_dir().join(format!("cartwright-nats-{}", uuid::Uuid::new_v4().simple()));
-        let mut server = NatsServer { port: crate::free_port(), store, process: None };
+        let mut server = NatsServer {
+            port: crate::free_port(),
+            store,
+            process: None,
+        };
         server.start_again().await;
         server
     }
@@ -27,7 +31,16 @@ impl NatsServer {
             .unwrap_or_else(|_| crate::repo_root().join(".tools/venv/bin/nats-server"));
         let port = self.port.to_string();
         let store = self.store.to_string_lossy().to_string();
-        let args = ["-c", "deploy/nats-server.conf", "-a", "127.0.0.1", "-p", &port, "-sd", &store];
+        let args = [
+            "-c",
+            "deploy/nats-server.conf",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-sd",
+            &store,
+        ];
         let process = Proc::spawn("nats-server", &binary, &args, &[]);
         process.wait_for_log("Server is ready", Duration::from_secs(20)).await;
         self.process = Some(process);

@@ -12,7 +12,11 @@ pub struct PgServer {
 
 fn bin_dir() -> PathBuf {
     let versions = std::fs::read_dir("/usr/lib/postgresql").expect("PostgreSQL server binaries in /usr/lib/postgresql");
-    let mut dirs: Vec<PathBuf> = versions.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).filter(|p| p.join("initdb").exists()).collect();
+    let mut dirs: Vec<PathBuf> = versions
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("bin"))
+        .filter(|p| p.join("initdb").exists())
+        .collect();
     dirs.sort();
     dirs.pop().expect("an initdb under /usr/lib/postgresql/*/bin")
 }
@@ -20,7 +24,11 @@ fn bin_dir() -> PathBuf {
 /// Runs a PostgreSQL tool, as the `postgres` user when this process is root (initdb refuses root).
 fn run(bin: &std::path::Path, tool: &str, args: &[&str]) {
     let program = bin.join(tool);
-    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false);
     let mut command = if is_root {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--"]).arg(&program);
@@ -28,8 +36,17 @@ fn run(bin: &std::path::Path, tool: &str, args: &[&str]) {
     } else {
         Command::new(&program)
     };
-    let output = command.args(args).current_dir("/tmp").output().unwrap_or_else(|e| panic!("running {tool}: {e}"));
-    assert!(output.status.success(), "{tool} {args:?} failed:\n{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let output = command
+        .args(args)
+        .current_dir("/tmp")
+        .output()
+        .unwrap_or_else(|e| panic!("running {tool}: {e}"));
+    assert!(
+        output.status.success(),
+        "{tool} {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 impl PgServer {
@@ -37,10 +54,20 @@ impl PgServer {
     pub fn start() -> PgServer {
         let dir = std::env::temp_dir().join(format!("cartwright-pg-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("create cluster folder");
-        let _ = Command::new("chown").args(["postgres:postgres", &dir.to_string_lossy()]).status();
-        let server = PgServer { port: crate::free_port(), dir, bin: bin_dir() };
+        let _ = Command::new("chown")
+            .args(["postgres:postgres", &dir.to_string_lossy()])
+            .status();
+        let server = PgServer {
+            port: crate::free_port(),
+            dir,
+            bin: bin_dir(),
+        };
         let data = server.dir.to_string_lossy().to_string();
-        run(&server.bin, "initdb", &["-D", &data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]);
+        run(
+            &server.bin,
+            "initdb",
+            &["-D", &data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"],
+        );
         server.start_again();
         server
     }
@@ -48,9 +75,16 @@ impl PgServer {
     /// Starts the cluster (again) on the same port and data.
     pub fn start_again(&self) {
         let data = self.dir.to_string_lossy().to_string();
-        let options = format!("-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories=/tmp -c max_connections=200", self.port);
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories=/tmp -c max_connections=200",
+            self.port
+        );
         let log = self.dir.join("server.log").to_string_lossy().to_string();
-        run(&self.bin, "pg_ctl", &["-D", &data, "-o", &options, "-l", &log, "-w", "-t", "60", "start"]);
+        run(
+            &self.bin,
+            "pg_ctl",
+            &["-D", &data, "-o", &options, "-l", &log, "-w", "-t", "60", "start"],
+        );
     }
 
     /// Stops the cluster (fast shutdown: clients are disconnected, transactions rolled back).

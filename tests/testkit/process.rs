@@ -37,11 +37,16 @@ impl Proc {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let mut child = command.spawn().unwrap_or_else(|e| panic!("starting {name} ({}): {e}", program.display()));
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name} ({}): {e}", program.display()));
         let logs = Arc::new(Logs::default());
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
-        for reader in [Box::new(stdout) as Box<dyn tokio::io::AsyncRead + Send + Unpin>, Box::new(stderr)] {
+        for reader in [
+            Box::new(stdout) as Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+            Box::new(stderr),
+        ] {
             let logs = logs.clone();
             let echo = std::env::var("CARTWRIGHT_TEST_ECHO").is_ok();
             let name = name.to_owned();
@@ -62,7 +67,11 @@ impl Proc {
                 }
             });
         }
-        Proc { name: name.to_owned(), child, logs }
+        Proc {
+            name: name.to_owned(),
+            child,
+            logs,
+        }
     }
 
     /// Waits until a line containing `needle` has been printed; returns it.
@@ -105,7 +114,9 @@ impl Proc {
     /// SIGTERM, then wait for the process to exit (SIGKILL after `grace`).
     pub async fn terminate(&mut self, grace: Duration) {
         if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
         }
         if tokio::time::timeout(grace, self.child.wait()).await.is_err() {
             self.kill9().await;

@@ -66,9 +66,22 @@ impl Stack {
             None => TestDb::create(&base_url).await,
         };
         let profile_base = crate::profile::serve().await;
-        let mut stack = Stack { options, nats, db, ingress: None, workers: Vec::new(), base_url, profile_base, port };
+        let mut stack = Stack {
+            options,
+            nats,
+            db,
+            ingress: None,
+            workers: Vec::new(),
+            base_url,
+            profile_base,
+            port,
+        };
         for i in 0..stack.options.workers {
-            let extra = if i == 0 { stack.options.first_worker_env.clone() } else { Vec::new() };
+            let extra = if i == 0 {
+                stack.options.first_worker_env.clone()
+            } else {
+                Vec::new()
+            };
             stack.start_worker(&extra).await;
         }
         stack.start_ingress().await;
@@ -145,7 +158,15 @@ impl Stack {
 
 /// A token for `principal` whose `exp` is `valid_for_secs` from now (negative: already expired).
 pub fn token(principal: &str, valid_for_secs: i64) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
     let claims = json!({ "sub": principal, "exp": now + valid_for_secs });
-    encode(&Header::default(), &claims, &EncodingKey::from_secret(SECRET.as_bytes())).expect("encode token")
+    encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .expect("encode token")
 }

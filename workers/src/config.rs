@@ -16,10 +16,17 @@ pub const SESSION_TTL_DEFAULT: u64 = 6 * 60 * 60;
 pub const RECONCILE_AFTER_DEFAULT: u64 = 30;
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "cartwright-worker", about = "Consumes task partitions and applies each turn exactly once")]
+#[command(
+    name = "cartwright-worker",
+    about = "Consumes task partitions and applies each turn exactly once"
+)]
 pub struct Config {
     /// PostgreSQL connection URL.
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/cartwright")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/cartwright"
+    )]
     pub database_url: String,
     /// Connections in this process's PostgreSQL pool.
     #[arg(long, env = "DB_POOL_SIZE", default_value_t = DB_POOL_SIZE_DEFAULT)]

@@ -31,13 +31,19 @@ pub struct Faults {
 impl Faults {
     /// Parses `<point>:<marker>`; `None` or an empty string means no fault.
     pub fn parse(spec: Option<&str>) -> Result<Faults, String> {
-        let Some(spec) = spec.filter(|s| !s.is_empty()) else { return Ok(Faults::default()) };
-        let (point, marker) = spec.split_once(':').ok_or_else(|| format!("CARTWRIGHT_FAULT {spec:?} is not <point>:<marker>"))?;
+        let Some(spec) = spec.filter(|s| !s.is_empty()) else {
+            return Ok(Faults::default());
+        };
+        let (point, marker) = spec
+            .split_once(':')
+            .ok_or_else(|| format!("CARTWRIGHT_FAULT {spec:?} is not <point>:<marker>"))?;
         let point = FaultPoint::parse(point).ok_or_else(|| format!("unknown fault point {point:?}"))?;
         if marker.is_empty() {
             return Err("CARTWRIGHT_FAULT needs a non-empty marker".to_owned());
         }
-        Ok(Faults { fault: Some((point, marker.to_owned())) })
+        Ok(Faults {
+            fault: Some((point, marker.to_owned())),
+        })
     }
 
     /// Stops here forever if this is the configured point and task.

@@ -40,11 +40,19 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// and returns.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let faults = Faults::parse(config.fault.as_deref()).map_err(anyhow::Error::msg)?;
-    let pool = store::connect(&config.database_url, config.db_pool_size).await.context("connecting to PostgreSQL")?;
-    let (_nats, js) = queue::connect(&config.topology.nats_url).await.context("connecting to NATS")?;
+    let pool = store::connect(&config.database_url, config.db_pool_size)
+        .await
+        .context("connecting to PostgreSQL")?;
+    let (_nats, js) = queue::connect(&config.topology.nats_url)
+        .await
+        .context("connecting to NATS")?;
     let topology = config.topology.topology();
-    queue::ensure_stream(&js, &topology).await.context("ensuring the task stream")?;
-    queue::ensure_consumers(&js, &topology).await.context("ensuring the partition consumers")?;
+    queue::ensure_stream(&js, &topology)
+        .await
+        .context("ensuring the task stream")?;
+    queue::ensure_consumers(&js, &topology)
+        .await
+        .context("ensuring the partition consumers")?;
     let stream = js.get_stream(TASK_STREAM).await.context("reading the task stream")?;
 
     let settings = Settings {
@@ -53,7 +61,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         session_ttl: chrono::Duration::seconds(config.session_ttl as i64),
     };
     let simulated_turn = (config.simulated_turn_ms > 0).then(|| Duration::from_millis(config.simulated_turn_ms));
-    let conversations = Conversations::new(Handler { pool: pool.clone(), settings, faults, simulated_turn });
+    let conversations = Conversations::new(Handler {
+        pool: pool.clone(),
+        settings,
+        faults,
+        simulated_turn,
+    });
     let (stop, stopped) = watch::channel(false);
     let mut pullers = Vec::new();
     for partition in 0..topology.partitions {
@@ -86,7 +99,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         let _ = puller.await;
     }
     let _ = reconciler.await;
-    if tokio::time::timeout(SHUTDOWN_GRACE, conversations.drained()).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE, conversations.drained())
+        .await
+        .is_err()
+    {
         tracing::warn!("turns still running after the grace period; their messages will be redelivered");
     }
     pool.close().await;

@@ -76,7 +76,11 @@ async fn commit_turn(pool: &PgPool, env: &TaskEnvelope, faults: &Faults, work: W
     } else {
         None
     };
-    let result = result.as_ref().map(|(state, reply, artifacts)| TurnResult { state: *state, reply, artifacts });
+    let result = result.as_ref().map(|(state, reply, artifacts)| TurnResult {
+        state: *state,
+        reply,
+        artifacts,
+    });
     store::tasks::complete_turn(&mut tx, &env.principal, &env.context_id, env.seq, env.task_id, result).await?;
     faults.reach(FaultPoint::BeforeCommit, env).await;
     tx.commit().await?;
@@ -84,7 +88,11 @@ async fn commit_turn(pool: &PgPool, env: &TaskEnvelope, faults: &Faults, work: W
     Ok(Applied::Committed)
 }
 
-async fn run(conn: &mut PgConnection, env: &TaskEnvelope, settings: &Settings) -> store::Result<(TaskState, Answer, &'static str)> {
+async fn run(
+    conn: &mut PgConnection,
+    env: &TaskEnvelope,
+    settings: &Settings,
+) -> store::Result<(TaskState, Answer, &'static str)> {
     let now = Utc::now();
     let (answer, name) = match &env.turn {
         Turn::Action { action } => (actions::run(conn, env, action, settings, now).await?, action.name()),
@@ -105,7 +113,12 @@ fn render(env: &TaskEnvelope, answer: &Answer, name: &str) -> (Value, Value) {
             parts: vec![Part::data(data.clone())],
         });
     }
-    let message = Message::agent(Uuid::new_v4().to_string(), &env.context_id, &env.task_id.to_string(), parts);
+    let message = Message::agent(
+        Uuid::new_v4().to_string(),
+        &env.context_id,
+        &env.task_id.to_string(),
+        parts,
+    );
     (
         serde_json::to_value(message).unwrap_or(Value::Null),
         serde_json::to_value(artifacts).unwrap_or(Value::Null),

@@ -56,7 +56,9 @@ pub async fn endpoint(
         Err(rejection) if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
             return Error::BodyTooLarge(state.config.max_body_bytes).into_response();
         }
-        Err(rejection) => return Error::InvalidRequest(format!("could not read the body: {}", rejection.body_text())).into_response(),
+        Err(rejection) => {
+            return Error::InvalidRequest(format!("could not read the body: {}", rejection.body_text())).into_response()
+        }
     };
     if let Err(error) = check_content_type(&headers) {
         return error.into_response();
@@ -72,7 +74,12 @@ pub async fn endpoint(
     }
 }
 
-async fn dispatch(state: &AppState, principal: &Principal, headers: &HeaderMap, request: Request) -> Result<Value, Error> {
+async fn dispatch(
+    state: &AppState,
+    principal: &Principal,
+    headers: &HeaderMap,
+    request: Request,
+) -> Result<Value, Error> {
     match request.method {
         Method::MessageSend => methods::message_send::handle(state, principal, headers, params(request.params)?).await,
         Method::TasksGet => methods::tasks_get::handle(state, principal, params(request.params)?).await,
@@ -82,7 +89,9 @@ async fn dispatch(state: &AppState, principal: &Principal, headers: &HeaderMap, 
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), Error> {
-    let Some(value) = headers.get(header::CONTENT_TYPE) else { return Ok(()) };
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
     let text = value.to_str().unwrap_or_default();
     let essence = text.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     if essence == "application/json" || essence.ends_with("+json") {
@@ -97,13 +106,27 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), Error> {
 fn parse_envelope(body: &[u8]) -> Result<Request, (Value, Error)> {
     let value: Value = serde_json::from_slice(body).map_err(|e| (Value::Null, Error::Parse(e.to_string())))?;
     let Value::Object(mut object) = value else {
-        let what = if value.is_array() { "batch requests are not supported" } else { "the request must be a JSON object" };
+        let what = if value.is_array() {
+            "batch requests are not supported"
+        } else {
+            "the request must be a JSON object"
+        };
         return Err((Value::Null, Error::InvalidRequest(what.into())));
     };
     let id = match object.remove("id") {
         Some(id @ (Value::String(_) | Value::Number(_))) => id,
-        Some(Value::Null) | None => return Err((Value::Null, Error::InvalidRequest("\"id\" (string or number) is required".into()))),
-        Some(_) => return Err((Value::Null, Error::InvalidRequest("\"id\" must be a string or a number".into()))),
+        Some(Value::Null) | None => {
+            return Err((
+                Value::Null,
+                Error::InvalidRequest("\"id\" (string or number) is required".into()),
+            ))
+        }
+        Some(_) => {
+            return Err((
+                Value::Null,
+                Error::InvalidRequest("\"id\" must be a string or a number".into()),
+            ))
+        }
     };
     if object.get("jsonrpc") != Some(&json!("2.0")) {
         return Err((id, Error::InvalidRequest("\"jsonrpc\" must be \"2.0\"".into())));
@@ -136,8 +159,12 @@ mod tests {
     fn envelope_errors_are_precise() {
         assert!(matches!(parse_envelope(b"{oops"), Err((Value::Null, Error::Parse(_)))));
         assert!(matches!(parse_envelope(b"[]"), Err((_, Error::InvalidRequest(m))) if m.contains("batch")));
-        assert!(matches!(parse_envelope(br#"{"jsonrpc":"1.0","id":1,"method":"tasks/get","params":{}}"#), Err((id, Error::InvalidRequest(_))) if id == json!(1)));
-        assert!(matches!(parse_envelope(br#"{"jsonrpc":"2.0","method":"tasks/get","params":{}}"#), Err((_, Error::InvalidRequest(m))) if m.contains("id")));
+        assert!(
+            matches!(parse_envelope(br#"{"jsonrpc":"1.0","id":1,"method":"tasks/get","params":{}}"#), Err((id, Error::InvalidRequest(_))) if id == json!(1))
+        );
+        assert!(
+            matches!(parse_envelope(br#"{"jsonrpc":"2.0","method":"tasks/get","params":{}}"#), Err((_, Error::InvalidRequest(m))) if m.contains("id"))
+        );
         let ok = parse_envelope(br#"{"jsonrpc":"2.0","id":"a","method":"nope"}"#).unwrap();
         assert_eq!(ok.method, Method::Unknown("nope".into()));
     }

@@ -9,7 +9,12 @@ use crate::error::Error;
 /// The A2A Task for a stored task. `history_length`: `None` = the whole history (the user's
 /// message, then the agent's reply), `Some(0)` = none, `Some(n)` = the last `n`, oldest first.
 pub fn task(row: &TaskRow, history_length: Option<u32>) -> Result<Task, Error> {
-    let reply: Option<Message> = row.reply.clone().map(serde_json::from_value).transpose().map_err(stored)?;
+    let reply: Option<Message> = row
+        .reply
+        .clone()
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(stored)?;
     let request: Message = serde_json::from_value(row.request.clone()).map_err(stored)?;
     let artifacts: Vec<Artifact> = serde_json::from_value(row.artifacts.clone()).map_err(stored)?;
     let mut history: Vec<Message> = std::iter::once(request).chain(reply.clone()).collect();

@@ -66,7 +66,14 @@ mod tests {
 
     #[test]
     fn refuses_missing_and_malformed_headers() {
-        for bad in [None, Some(""), Some("profile=https://x"), Some(r#"profile="ftp://x""#), Some(r#"profile="...""#), Some("garbage")] {
+        for bad in [
+            None,
+            Some(""),
+            Some("profile=https://x"),
+            Some(r#"profile="ftp://x""#),
+            Some(r#"profile="...""#),
+            Some("garbage"),
+        ] {
             assert!(matches!(parse(bad), Err(Error::InvalidParams(_))), "{bad:?}");
         }
     }

@@ -52,7 +52,10 @@ impl Profiles {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
-        Profiles { http, cache: Mutex::new(HashMap::new()) }
+        Profiles {
+            http,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The capabilities negotiated with the client whose profile is at `url`, refusing a client
@@ -61,14 +64,19 @@ impl Profiles {
         if let Some(version) = header_version {
             check_version(version)?;
         }
-        let (version, capabilities) = self.profile(url).await.map_err(|reason| {
-            Error::InvalidParams(format!("could not use the UCP profile at {url}: {reason}"))
-        })?;
+        let (version, capabilities) = self
+            .profile(url)
+            .await
+            .map_err(|reason| Error::InvalidParams(format!("could not use the UCP profile at {url}: {reason}")))?;
         check_version(&version)?;
         let ours = business_capabilities();
         Ok(ours
             .into_iter()
-            .filter(|mine| capabilities.iter().any(|theirs| theirs.name == mine.name && theirs.version == mine.version))
+            .filter(|mine| {
+                capabilities
+                    .iter()
+                    .any(|theirs| theirs.name == mine.name && theirs.version == mine.version)
+            })
             .collect())
     }
 
@@ -126,9 +134,18 @@ fn describe(error: reqwest::Error) -> String {
 
 /// Versions are dates (YYYY-MM-DD) and compare as text.
 fn check_version(version: &str) -> Result<(), Error> {
-    let well_formed = version.len() == 10 && version.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+    let well_formed = version.len() == 10
+        && version.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
     if !well_formed {
-        return Err(Error::InvalidParams(format!("UCP version {version:?} is not YYYY-MM-DD")));
+        return Err(Error::InvalidParams(format!(
+            "UCP version {version:?} is not YYYY-MM-DD"
+        )));
     }
     if version > VERSION {
         return Err(Error::InvalidParams(format!(
@@ -146,7 +163,9 @@ mod tests {
     fn newer_versions_are_unsupported() {
         assert!(check_version("2026-01-11").is_ok());
         assert!(check_version("2025-06-01").is_ok());
-        assert!(matches!(check_version("2027-01-01"), Err(Error::InvalidParams(m)) if m.starts_with("VERSION_UNSUPPORTED")));
+        assert!(
+            matches!(check_version("2027-01-01"), Err(Error::InvalidParams(m)) if m.starts_with("VERSION_UNSUPPORTED"))
+        );
         assert!(check_version("...").is_err());
     }
 }

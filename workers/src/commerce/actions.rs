@@ -32,7 +32,10 @@ pub struct Answer {
 
 impl Answer {
     fn text(text: impl Into<String>) -> Answer {
-        Answer { text: text.into(), data: None }
+        Answer {
+            text: text.into(),
+            data: None,
+        }
     }
 
     fn checkout(text: impl Into<String>, checkout: &Checkout, refusal: Option<&Refusal>) -> Answer {
@@ -42,7 +45,10 @@ impl Answer {
         }
         let status = if refusal.is_some() { "error" } else { "success" };
         let data = json!({ CHECKOUT_KEY: shown, "status": status });
-        Answer { text: text.into(), data: data.as_object().cloned() }
+        Answer {
+            text: text.into(),
+            data: data.as_object().cloned(),
+        }
     }
 }
 
@@ -101,7 +107,16 @@ pub async fn run(
                 Found::Closed(_) | Found::None => {
                     let id = Uuid::new_v4();
                     let merchant = &settings.merchant;
-                    (checkout::new_checkout(id, &env.capabilities, &merchant.currency, &merchant.payment_handlers, now), None)
+                    (
+                        checkout::new_checkout(
+                            id,
+                            &env.capabilities,
+                            &merchant.currency,
+                            &merchant.payment_handlers,
+                            now,
+                        ),
+                        None,
+                    )
                 }
             };
             let changed = checkout::add_item(&mut checkout, &product, *quantity);
@@ -111,11 +126,17 @@ pub async fn run(
             mutate(conn, env, settings, now, name, |c| checkout::remove_item(c, product_id)).await
         }
         Action::UpdateCheckout { product_id, quantity } => {
-            mutate(conn, env, settings, now, name, |c| checkout::set_quantity(c, product_id, *quantity)).await
+            mutate(conn, env, settings, now, name, |c| {
+                checkout::set_quantity(c, product_id, *quantity)
+            })
+            .await
         }
         Action::StartPayment => mutate(conn, env, settings, now, name, checkout::start_payment).await,
         Action::UpdateCustomerDetails(details) => {
-            mutate(conn, env, settings, now, name, |c| checkout::update_customer(c, details)).await
+            mutate(conn, env, settings, now, name, |c| {
+                checkout::update_customer(c, details)
+            })
+            .await
         }
         Action::CancelCheckout => mutate(conn, env, settings, now, name, checkout::cancel).await,
         Action::CompleteCheckout { instrument, .. } => {
@@ -128,9 +149,17 @@ pub async fn run(
                     let id = checkout_id(&open.checkout);
                     checkouts::update(conn, id, &open.checkout, open.version).await?;
                     orders::insert(conn, &order.id, id, &env.principal, &open.checkout).await?;
-                    Ok(Answer::checkout(format!("Order {} placed.", order.id), &open.checkout, None))
+                    Ok(Answer::checkout(
+                        format!("Order {} placed.", order.id),
+                        &open.checkout,
+                        None,
+                    ))
                 }
-                Err(refusal) => Ok(Answer::checkout(refusal.content.clone(), &open.checkout, Some(&refusal))),
+                Err(refusal) => Ok(Answer::checkout(
+                    refusal.content.clone(),
+                    &open.checkout,
+                    Some(&refusal),
+                )),
             }
         }
     }
@@ -166,7 +195,17 @@ async fn mutate(
         Err(answer) => return Ok(answer),
     };
     let changed = change(&mut open.checkout);
-    save(conn, env, open.checkout, Some(open.version), changed, name, settings, now).await
+    save(
+        conn,
+        env,
+        open.checkout,
+        Some(open.version),
+        changed,
+        name,
+        settings,
+        now,
+    )
+    .await
 }
 
 /// Stores a changed checkout (or reports the refusal without storing anything).
@@ -205,7 +244,10 @@ async fn search(conn: &mut PgConnection, query: &str) -> store::Result<Answer> {
         format!("Found {} product(s) for \"{query}\".", results.len())
     };
     let data = json!({ PRODUCT_RESULTS_KEY: product_results });
-    Ok(Answer { text, data: data.as_object().cloned() })
+    Ok(Answer {
+        text,
+        data: data.as_object().cloned(),
+    })
 }
 
 /// A free-text turn. Until the LLM agent arrives, it searches the catalog for the text's words

@@ -38,7 +38,10 @@ pub struct Refusal {
 
 impl Refusal {
     fn new(code: &'static str, content: impl Into<String>) -> Refusal {
-        Refusal { code, content: content.into() }
+        Refusal {
+            code,
+            content: content.into(),
+        }
     }
 
     pub fn message(&self) -> UcpMessage {
@@ -55,7 +58,10 @@ pub fn new_checkout(
     expires_at: DateTime<Utc>,
 ) -> Checkout {
     let mut checkout = Checkout {
-        ucp: UcpMeta { version: VERSION.to_owned(), capabilities: capabilities.to_vec() },
+        ucp: UcpMeta {
+            version: VERSION.to_owned(),
+            capabilities: capabilities.to_vec(),
+        },
         id: id.to_string(),
         line_items: Vec::new(),
         buyer: None,
@@ -66,7 +72,11 @@ pub fn new_checkout(
         links: Vec::new(),
         expires_at,
         continue_url: Some(format!("{CONTINUE_URL_BASE}{id}")),
-        payment: Payment { handlers: handlers.to_vec(), selected_instrument_id: None, instruments: Vec::new() },
+        payment: Payment {
+            handlers: handlers.to_vec(),
+            selected_instrument_id: None,
+            instruments: Vec::new(),
+        },
         order: None,
         fulfillment: None,
     };
@@ -78,7 +88,11 @@ pub fn new_checkout(
 pub fn refuse_closed(checkout: &Checkout) -> Refusal {
     Refusal::new(
         "checkout_closed",
-        format!("checkout {} is {} and cannot be changed", checkout.id, checkout.status.as_str()),
+        format!(
+            "checkout {} is {} and cannot be changed",
+            checkout.id,
+            checkout.status.as_str()
+        ),
     )
 }
 
@@ -148,7 +162,10 @@ pub fn update_customer(checkout: &mut Checkout, details: &CustomerDetails) -> Re
     checkout.buyer = Some(Buyer {
         first_name: Some(details.first_name.clone()),
         last_name: Some(details.last_name.clone()),
-        email: details.email.clone().or_else(|| checkout.buyer.as_ref().and_then(|b| b.email.clone())),
+        email: details
+            .email
+            .clone()
+            .or_else(|| checkout.buyer.as_ref().and_then(|b| b.email.clone())),
     });
     let destination_id = format!("dest_{}", &Uuid::new_v4().simple().to_string()[..8]);
     let line_item_ids: Vec<String> = checkout.line_items.iter().map(|line| line.id.clone()).collect();
@@ -157,7 +174,10 @@ pub fn update_customer(checkout: &mut Checkout, details: &CustomerDetails) -> Re
             id: format!("method_{}", &Uuid::new_v4().simple().to_string()[..8]),
             kind: "shipping".to_owned(),
             line_item_ids: line_item_ids.clone(),
-            destinations: vec![Destination { id: destination_id.clone(), address: details.address() }],
+            destinations: vec![Destination {
+                id: destination_id.clone(),
+                address: details.address(),
+            }],
             selected_destination_id: Some(destination_id),
             groups: vec![FulfillmentGroup {
                 id: format!("package_{}", &Uuid::new_v4().simple().to_string()[..8]),
@@ -188,7 +208,10 @@ pub fn start_payment(checkout: &mut Checkout) -> Result<(), Refusal> {
         missing.push("provide a shipping address");
     }
     if !missing.is_empty() {
-        return Err(Refusal::new("missing_information", format!("To start payment, {}.", missing.join("; "))));
+        return Err(Refusal::new(
+            "missing_information",
+            format!("To start payment, {}.", missing.join("; ")),
+        ));
     }
     recalculate(checkout);
     checkout.status = CheckoutStatus::ReadyForComplete;
@@ -209,11 +232,18 @@ pub fn complete(checkout: &mut Checkout, instrument: &PaymentInstrument) -> Resu
             ),
         ));
     }
-    let handler_known = checkout.payment.handlers.iter().any(|h| h.get("id").and_then(Value::as_str) == Some(&instrument.handler_id));
+    let handler_known = checkout
+        .payment
+        .handlers
+        .iter()
+        .any(|h| h.get("id").and_then(Value::as_str) == Some(&instrument.handler_id));
     if !handler_known {
         return Err(Refusal::new(
             "payment_handler_unknown",
-            format!("payment handler {} is not offered by this merchant", instrument.handler_id),
+            format!(
+                "payment handler {} is not offered by this merchant",
+                instrument.handler_id
+            ),
         ));
     }
     let order = OrderConfirmation {
@@ -245,7 +275,10 @@ pub fn cancel(checkout: &mut Checkout) -> Result<(), Refusal> {
 /// Closes a checkout whose expiry has passed.
 pub fn expire(checkout: &mut Checkout) {
     checkout.status = CheckoutStatus::Canceled;
-    checkout.messages = vec![UcpMessage::error("checkout_expired", format!("checkout {} expired at {}", checkout.id, checkout.expires_at))];
+    checkout.messages = vec![UcpMessage::error(
+        "checkout_expired",
+        format!("checkout {} expired at {}", checkout.id, checkout.expires_at),
+    )];
 }
 
 fn changed(checkout: &mut Checkout) {
@@ -291,7 +324,10 @@ fn recalculate(checkout: &mut Checkout) {
             method.line_item_ids = line_item_ids.clone();
             for group in &mut method.groups {
                 group.line_item_ids = line_item_ids.clone();
-                let selected = group.options.iter().find(|o| Some(&o.id) == group.selected_option_id.as_ref());
+                let selected = group
+                    .options
+                    .iter()
+                    .find(|o| Some(&o.id) == group.selected_option_id.as_ref());
                 if let Some(option) = selected {
                     let amount = option.totals.iter().find(|t| t.kind == "total").map_or(0, |t| t.amount);
                     shipping = Some(shipping.unwrap_or(0) + amount);
@@ -321,7 +357,13 @@ mod tests {
     use serde_json::json;
 
     fn cookies() -> Product {
-        Product { id: "BISC-001".into(), name: "Cookies".into(), price_minor: 499, currency: "USD".into(), image_url: None }
+        Product {
+            id: "BISC-001".into(),
+            name: "Cookies".into(),
+            price_minor: 499,
+            currency: "USD".into(),
+            image_url: None,
+        }
     }
 
     fn checkout() -> Checkout {
@@ -383,7 +425,11 @@ mod tests {
         assert_eq!(c.total("tax"), Some(100));
         assert_eq!(c.total("total"), Some(998 + 500 + 100));
         let group = &c.fulfillment.as_ref().unwrap().methods[0].groups[0];
-        assert_eq!(group.line_item_ids, vec![c.line_items[0].id.clone()], "line item ids, not product ids");
+        assert_eq!(
+            group.line_item_ids,
+            vec![c.line_items[0].id.clone()],
+            "line item ids, not product ids"
+        );
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! A FIFO per conversation inside the worker. Messages of one conversation run one at a time,
-//! in the order they arrived; different conversations run concurrently, without limit here
-//! (the partition consumers' `max_ack_pending` and the database pool bound the real work).
+//! in the order they arrived; a message that arrived before its predecessor was applied is
+//! parked until it can be. Different conversations run concurrently, without limit here (the
+//! partition consumers' `max_ack_pending` and the database pool bound the real work).
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_nats::jetstream::Message;
 use schemas::TaskEnvelope;
@@ -96,7 +97,12 @@ impl Conversations {
     /// and otherwise on a timer that backs off from [`RECHECK_FIRST`] to [`RECHECK_MAX`]. Parking
     /// instead of nak'ing keeps a conversation's backlog from being redelivered out of order
     /// again and again after a worker dies.
-    async fn run_conversation(self: Arc<Self>, key: String, mut jobs: mpsc::UnboundedReceiver<Job>, _running: mpsc::Sender<()>) {
+    async fn run_conversation(
+        self: Arc<Self>,
+        key: String,
+        mut jobs: mpsc::UnboundedReceiver<Job>,
+        _running: mpsc::Sender<()>,
+    ) {
         let mut parked: BTreeMap<i64, Job> = BTreeMap::new();
         let mut recheck = RECHECK_FIRST;
         loop {

@@ -55,7 +55,11 @@ pub async fn run(
                 Some(Ok(message)) => match serde_json::from_slice::<TaskEnvelope>(&message.payload) {
                     Ok(envelope) => {
                         let keepalive = Keepalive::start(&message, ack_wait);
-                        conversations.dispatch(Job { envelope, message, keepalive });
+                        conversations.dispatch(Job {
+                            envelope,
+                            message,
+                            keepalive,
+                        });
                     }
                     Err(error) => {
                         tracing::error!(partition, %error, "message is not a task envelope; discarding");

@@ -22,7 +22,13 @@ pub const RECONCILE_BATCH: i64 = 500;
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs until `stop` turns true.
-pub async fn run(pool: PgPool, js: jetstream::Context, partitions: u32, after: Duration, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    pool: PgPool,
+    js: jetstream::Context,
+    partitions: u32,
+    after: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut ticks = tokio::time::interval(RECONCILE_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -39,7 +45,12 @@ pub async fn run(pool: PgPool, js: jetstream::Context, partitions: u32, after: D
 }
 
 /// One pass: returns how many tasks were republished.
-pub async fn reconcile_once(pool: &PgPool, js: &jetstream::Context, partitions: u32, after: Duration) -> anyhow::Result<usize> {
+pub async fn reconcile_once(
+    pool: &PgPool,
+    js: &jetstream::Context,
+    partitions: u32,
+    after: Duration,
+) -> anyhow::Result<usize> {
     let before = chrono::Utc::now() - chrono::Duration::from_std(after)?;
     let rows = store::tasks::unapplied_before(pool, before, RECONCILE_BATCH).await?;
     let mut count = 0;

@@ -37,7 +37,12 @@ pub const MAX_PARTS: usize = 32;
 /// How long a publish may wait for JetStream's PubAck.
 pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub async fn handle(state: &AppState, principal: &Principal, headers: &HeaderMap, params: MessageSendParams) -> Result<Value, Error> {
+pub async fn handle(
+    state: &AppState,
+    principal: &Principal,
+    headers: &HeaderMap,
+    params: MessageSendParams,
+) -> Result<Value, Error> {
     let message = params.message;
     validate_message(&message)?;
     require_extension(headers)?;
@@ -46,7 +51,10 @@ pub async fn handle(state: &AppState, principal: &Principal, headers: &HeaderMap
         return Err(refuse_continuation(state, principal, task_id).await?);
     }
     let agent = agent_header::parse(headers.get("ucp-agent").and_then(|v| v.to_str().ok()))?;
-    let capabilities = state.profiles.negotiate(&agent.profile, agent.version.as_deref()).await?;
+    let capabilities = state
+        .profiles
+        .negotiate(&agent.profile, agent.version.as_deref())
+        .await?;
     if let Turn::Action { action } = &turn {
         if let Some(product_id) = action.product_id() {
             if state.catalog.get(product_id).await?.is_none() {
@@ -96,7 +104,11 @@ async fn respond(
     }
     let blocking = configuration.as_ref().and_then(|c| c.blocking).unwrap_or(true);
     let history_length = configuration.as_ref().and_then(|c| c.history_length);
-    let row = if blocking { wait_for_end(state, principal, row).await? } else { row };
+    let row = if blocking {
+        wait_for_end(state, principal, row).await?
+    } else {
+        row
+    };
     serde_json::to_value(task_view::task(&row, history_length)?).map_err(|e| Error::Internal(e.to_string()))
 }
 
@@ -117,7 +129,9 @@ async fn wait_for_end(state: &AppState, principal: &Principal, row: TaskRow) -> 
     let deadline = tokio::time::Instant::now() + state.config.blocking_timeout();
     loop {
         let changed = subscription.changed();
-        let current = store::tasks::get(&state.db, &principal.0, row.id).await?.ok_or(Error::TaskNotFound)?;
+        let current = store::tasks::get(&state.db, &principal.0, row.id)
+            .await?
+            .ok_or(Error::TaskNotFound)?;
         if current.state.ends_wait() || tokio::time::timeout_at(deadline, changed).await.is_err() {
             return Ok(current);
         }
@@ -141,7 +155,9 @@ fn validate_message(message: &Message) -> Result<(), Error> {
     if let Some(context_id) = &message.context_id {
         let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.:".contains(c);
         if context_id.is_empty() || context_id.len() > MAX_ID_LEN || !context_id.chars().all(allowed) {
-            return invalid(&format!("message.contextId must be 1 to {MAX_ID_LEN} characters of A-Z a-z 0-9 - _ . :"));
+            return invalid(&format!(
+                "message.contextId must be 1 to {MAX_ID_LEN} characters of A-Z a-z 0-9 - _ . :"
+            ));
         }
     }
     Ok(())
@@ -160,19 +176,24 @@ fn require_extension(headers: &HeaderMap) -> Result<(), Error> {
     if activated {
         Ok(())
     } else {
-        Err(Error::InvalidParams(format!("the UCP extension is required: send the header X-A2A-Extensions: {EXTENSION_URI}")))
+        Err(Error::InvalidParams(format!(
+            "the UCP extension is required: send the header X-A2A-Extensions: {EXTENSION_URI}"
+        )))
     }
 }
 
 /// Every turn creates its own task and ends it, so a message naming an existing task is refused:
 /// with -32001 if the caller has no such task, with -32004 otherwise.
 async fn refuse_continuation(state: &AppState, principal: &Principal, task_id: &str) -> Result<Error, Error> {
-    let Ok(id) = task_id.parse() else { return Ok(Error::TaskNotFound) };
+    let Ok(id) = task_id.parse() else {
+        return Ok(Error::TaskNotFound);
+    };
     Ok(match store::tasks::get(&state.db, &principal.0, id).await? {
         None => Error::TaskNotFound,
-        Some(task) if task.state.is_terminal() => {
-            Error::UnsupportedOperation(format!("task {task_id} is {} and accepts no more messages", task.state.as_str()))
-        }
+        Some(task) if task.state.is_terminal() => Error::UnsupportedOperation(format!(
+            "task {task_id} is {} and accepts no more messages",
+            task.state.as_str()
+        )),
         Some(task) => Error::UnsupportedOperation(format!(
             "task {task_id} is {}; send the next message without taskId (each message is its own task)",
             task.state.as_str()
@@ -189,7 +210,10 @@ mod tests {
     fn extension_header_must_name_the_ucp_uri() {
         let mut headers = HeaderMap::new();
         assert!(require_extension(&headers).is_err());
-        headers.insert("x-a2a-extensions", HeaderValue::from_static("https://other.example, https://ucp.dev/specification/reference?v=2026-01-11"));
+        headers.insert(
+            "x-a2a-extensions",
+            HeaderValue::from_static("https://other.example, https://ucp.dev/specification/reference?v=2026-01-11"),
+        );
         assert!(require_extension(&headers).is_ok());
     }
 }
