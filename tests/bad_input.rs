@@ -6,43 +6,63 @@ use testkit::client::{action, message, message_with_id};
 use testkit::stack::token;
 use testkit::{Client, Stack, StackOptions};
 
+/// One bad request and the error it must get.
+struct Case {
+    body: Vec<u8>,
+    /// Headers replacing the usual ones (`None` removes a header).
+    headers: Vec<(&'static str, Option<String>)>,
+    status: StatusCode,
+    code: i64,
+    /// Text the error message must contain.
+    mentions: &'static str,
+}
+
+/// A case answered with HTTP 200 and JSON-RPC error `code`.
+fn case(body: Vec<u8>, code: i64, mentions: &'static str) -> Case {
+    Case {
+        body,
+        headers: Vec::new(),
+        status: StatusCode::OK,
+        code,
+        mentions,
+    }
+}
+
+impl Case {
+    fn header(mut self, name: &'static str, value: Option<&str>) -> Case {
+        self.headers.push((name, value.map(str::to_owned)));
+        self
+    }
+
+    fn status(mut self, status: StatusCode) -> Case {
+        self.status = status;
+        self
+    }
+
+    async fn check(&self, client: &Client) {
+        let headers: Vec<(&str, Option<&str>)> = self.headers.iter().map(|(n, v)| (*n, v.as_deref())).collect();
+        let (status, got) = client.post(self.body.clone(), &headers).await;
+        let shown = String::from_utf8_lossy(&self.body[..self.body.len().min(200)]);
+        assert_eq!(status, self.status, "HTTP status for {shown}: {got}");
+        let code = got["error"]["code"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("expected a JSON-RPC error, got {got}"));
+        assert_eq!(code, self.code, "code for {shown}: {got}");
+        let text = got["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            text.contains(self.mentions),
+            "error {text:?} should mention {:?}",
+            self.mentions
+        );
+    }
+}
+
 async fn written(stack: &Stack) -> (i64, i64) {
     (stack.db.count("tasks").await, stack.db.count("contexts").await)
 }
 
-fn code(body: &Value) -> i64 {
-    body["error"]["code"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("expected a JSON-RPC error, got {body}"))
-}
-
 fn send_params(parts: Value) -> Value {
     json!({ "message": message(parts, Some("bad-ctx")) })
-}
-
-async fn expect_error(
-    client: &Client,
-    body: Vec<u8>,
-    headers: &[(&str, Option<&str>)],
-    status: StatusCode,
-    expected: i64,
-    mentions: &str,
-) {
-    let (got_status, got) = client.post(body.clone(), headers).await;
-    assert_eq!(
-        got_status,
-        status,
-        "HTTP status for {}: {got}",
-        String::from_utf8_lossy(&body[..body.len().min(200)])
-    );
-    assert_eq!(
-        code(&got),
-        expected,
-        "code for {}: {got}",
-        String::from_utf8_lossy(&body[..body.len().min(200)])
-    );
-    let text = got["error"]["message"].as_str().unwrap_or_default();
-    assert!(text.contains(mentions), "error {text:?} should mention {mentions:?}");
 }
 
 fn rpc(method: &str, params: Value) -> Vec<u8> {
@@ -51,229 +71,115 @@ fn rpc(method: &str, params: Value) -> Vec<u8> {
         .into_bytes()
 }
 
+fn hello() -> Vec<u8> {
+    rpc("message/send", send_params(json!([{"kind": "text", "text": "hello"}])))
+}
+
 /// Envelope, method, params, product, quantity, headers and profile errors: each precise, none
 /// writes a task or a conversation.
 #[tokio::test]
 async fn malformed_requests_get_precise_errors_and_write_nothing() {
-    let stack = Stack::start(StackOptions {
-        workers: 1,
-        ..Default::default()
-    })
-    .await;
+    let stack = Stack::start(StackOptions::with_workers(1)).await;
     let client = stack.client("mallory");
-    let ok = StatusCode::OK;
     let add = |quantity: Value| {
-        send_params(action(
-            json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": quantity}),
-        ))
+        let add = json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": quantity});
+        rpc("message/send", send_params(action(add)))
     };
-
-    expect_error(&client, b"{not json".to_vec(), &[], ok, -32700, "parse error").await;
-    expect_error(
-        &client,
-        br#"{"jsonrpc":"1.0","id":1,"method":"tasks/get","params":{"id":"x"}}"#.to_vec(),
-        &[],
-        ok,
-        -32600,
-        "jsonrpc",
-    )
-    .await;
-    expect_error(
-        &client,
-        br#"[{"jsonrpc":"2.0","id":1,"method":"tasks/get"}]"#.to_vec(),
-        &[],
-        ok,
-        -32600,
-        "batch",
-    )
-    .await;
-    expect_error(
-        &client,
-        rpc("tasks/explode", json!({})),
-        &[],
-        ok,
-        -32601,
-        "tasks/explode",
-    )
-    .await;
-    expect_error(
-        &client,
-        rpc(
-            "message/send",
-            json!({"message": {"kind": "message", "role": "user", "parts": [{"kind": "text", "text": "hi"}]}}),
-        ),
-        &[],
-        ok,
-        -32602,
-        "messageId",
-    )
-    .await;
-    expect_error(&client, rpc("message/send", json!({"message": {"kind": "message", "role": "agent", "messageId": "m", "parts": [{"kind": "text", "text": "hi"}]}})), &[], ok, -32602, "role").await;
-    expect_error(
-        &client,
-        rpc(
-            "message/send",
-            json!({"message": {"kind": "message", "role": "user", "messageId": "m", "parts": []}}),
-        ),
-        &[],
-        ok,
-        -32602,
-        "parts",
-    )
-    .await;
-    expect_error(
-        &client,
-        rpc(
-            "message/send",
-            send_params(action(json!({"action": "add_to_checkout", "product_id": "NOPE-404"}))),
-        ),
-        &[],
-        ok,
-        -32602,
-        "unknown product",
-    )
-    .await;
-    expect_error(&client, rpc("message/send", add(json!(0))), &[], ok, -32602, "quantity").await;
-    expect_error(
-        &client,
-        rpc("message/send", add(json!(-2))),
-        &[],
-        ok,
-        -32602,
-        "quantity",
-    )
-    .await;
-    expect_error(
-        &client,
-        rpc("message/send", add(json!(1_000_000_000))),
-        &[],
-        ok,
-        -32602,
-        "quantity",
-    )
-    .await;
-    expect_error(
-        &client,
-        rpc("message/send", add(json!("2"))),
-        &[],
-        ok,
-        -32602,
-        "add_to_checkout",
-    )
-    .await;
-    expect_error(
-        &client,
-        rpc("message/send", send_params(action(json!({"action": "teleport"})))),
-        &[],
-        ok,
-        -32602,
-        "unknown action",
-    )
-    .await;
-    expect_error(
-        &client,
-        rpc(
-            "message/send",
-            send_params(action(json!({"action": "complete_checkout"}))),
-        ),
-        &[],
-        ok,
-        -32602,
-        "payment",
-    )
-    .await;
-    expect_error(&client, rpc("tasks/get", json!({"id": 5})), &[], ok, -32602, "id").await;
-
-    let hello = rpc("message/send", send_params(json!([{"kind": "text", "text": "hello"}])));
-    expect_error(&client, hello.clone(), &[("ucp-agent", None)], ok, -32602, "UCP-Agent").await;
-    expect_error(
-        &client,
-        hello.clone(),
-        &[("ucp-agent", Some("profile=unquoted"))],
-        ok,
-        -32602,
-        "malformed UCP-Agent",
-    )
-    .await;
-    expect_error(
-        &client,
-        hello.clone(),
-        &[("ucp-agent", Some("profile=\"http://127.0.0.1:9/\""))],
-        ok,
-        -32602,
-        "could not use the UCP profile",
-    )
-    .await;
+    let send = |message: Value| rpc("message/send", json!({ "message": message }));
     let future = format!("profile=\"{}/future.json\"", stack.profile_base);
-    expect_error(
-        &client,
-        hello.clone(),
-        &[("ucp-agent", Some(&future))],
-        ok,
-        -32602,
-        "VERSION_UNSUPPORTED",
-    )
-    .await;
-    expect_error(
-        &client,
-        hello.clone(),
-        &[("x-a2a-extensions", None)],
-        ok,
-        -32602,
-        "UCP extension is required",
-    )
-    .await;
-    expect_error(
-        &client,
-        hello.clone(),
-        &[("content-type", Some("text/plain"))],
-        ok,
-        -32005,
-        "content type",
-    )
-    .await;
     let huge = rpc(
         "message/send",
         send_params(json!([{"kind": "text", "text": "x".repeat(300 * 1024)}])),
     );
-    expect_error(&client, huge, &[], StatusCode::PAYLOAD_TOO_LARGE, -32600, "larger than").await;
-
+    let cases = [
+        case(b"{not json".to_vec(), -32700, "parse error"),
+        case(
+            br#"{"jsonrpc":"1.0","id":1,"method":"tasks/get","params":{"id":"x"}}"#.to_vec(),
+            -32600,
+            "jsonrpc",
+        ),
+        case(
+            br#"[{"jsonrpc":"2.0","id":1,"method":"tasks/get"}]"#.to_vec(),
+            -32600,
+            "batch",
+        ),
+        case(rpc("tasks/explode", json!({})), -32601, "tasks/explode"),
+        case(
+            send(json!({"kind": "message", "role": "user", "parts": [{"kind": "text", "text": "hi"}]})),
+            -32602,
+            "messageId",
+        ),
+        case(
+            send(
+                json!({"kind": "message", "role": "agent", "messageId": "m", "parts": [{"kind": "text", "text": "hi"}]}),
+            ),
+            -32602,
+            "role",
+        ),
+        case(
+            send(json!({"kind": "message", "role": "user", "messageId": "m", "parts": []})),
+            -32602,
+            "parts",
+        ),
+        case(
+            rpc(
+                "message/send",
+                send_params(action(json!({"action": "add_to_checkout", "product_id": "NOPE-404"}))),
+            ),
+            -32602,
+            "unknown product",
+        ),
+        case(add(json!(0)), -32602, "quantity"),
+        case(add(json!(-2)), -32602, "quantity"),
+        case(add(json!(1_000_000_000)), -32602, "quantity"),
+        case(add(json!("2")), -32602, "add_to_checkout"),
+        case(
+            rpc("message/send", send_params(action(json!({"action": "teleport"})))),
+            -32602,
+            "unknown action",
+        ),
+        case(
+            rpc(
+                "message/send",
+                send_params(action(json!({"action": "complete_checkout"}))),
+            ),
+            -32602,
+            "payment",
+        ),
+        case(rpc("tasks/get", json!({"id": 5})), -32602, "id"),
+        case(hello(), -32602, "UCP-Agent").header("ucp-agent", None),
+        case(hello(), -32602, "malformed UCP-Agent").header("ucp-agent", Some("profile=unquoted")),
+        case(hello(), -32602, "could not use the UCP profile")
+            .header("ucp-agent", Some("profile=\"http://127.0.0.1:9/\"")),
+        case(hello(), -32602, "VERSION_UNSUPPORTED").header("ucp-agent", Some(&future)),
+        case(hello(), -32602, "UCP extension is required").header("x-a2a-extensions", None),
+        case(hello(), -32005, "content type").header("content-type", Some("text/plain")),
+        case(huge, -32600, "larger than").status(StatusCode::PAYLOAD_TOO_LARGE),
+    ];
+    for case in &cases {
+        case.check(&client).await;
+    }
     assert_eq!(written(&stack).await, (0, 0), "no bad request wrote anything");
 }
 
 /// Missing, expired and forged tokens get 401 with a JSON-RPC error body.
 #[tokio::test]
 async fn requests_without_a_valid_token_are_refused() {
-    let stack = Stack::start(StackOptions {
-        workers: 1,
-        ..Default::default()
-    })
-    .await;
+    let stack = Stack::start(StackOptions::with_workers(1)).await;
     let mut client = stack.client("eve");
-    let hello = rpc("message/send", send_params(json!([{"kind": "text", "text": "hello"}])));
-    let unauthorized = StatusCode::UNAUTHORIZED;
-    expect_error(
-        &client,
-        hello.clone(),
-        &[("authorization", None)],
-        unauthorized,
-        -32600,
-        "missing Authorization",
-    )
-    .await;
-    expect_error(
-        &client,
-        hello.clone(),
-        &[("authorization", Some("Basic Zm9vOmJhcg=="))],
-        unauthorized,
-        -32600,
-        "Bearer",
-    )
-    .await;
+    let unauthorized = |mentions| case(hello(), -32600, mentions).status(StatusCode::UNAUTHORIZED);
+    unauthorized("missing Authorization")
+        .header("authorization", None)
+        .check(&client)
+        .await;
+    unauthorized("Bearer")
+        .header("authorization", Some("Basic Zm9vOmJhcg=="))
+        .check(&client)
+        .await;
     client.token = token("eve", -120);
-    expect_error(&client, hello.clone(), &[], unauthorized, -32600, "expired").await;
+    unauthorized("expired").check(&client).await;
     client.token = format!("{}x", token("eve", 600));
-    expect_error(&client, hello.clone(), &[], unauthorized, -32600, "signature").await;
+    unauthorized("signature").check(&client).await;
     assert_eq!(written(&stack).await, (0, 0));
 }
 
@@ -281,78 +187,35 @@ async fn requests_without_a_valid_token_are_refused() {
 /// finished task is refused; a finished task cannot be cancelled.
 #[tokio::test]
 async fn tasks_are_private_to_their_principal() {
-    let stack = Stack::start(StackOptions {
-        workers: 1,
-        ..Default::default()
-    })
-    .await;
+    let stack = Stack::start(StackOptions::with_workers(1)).await;
     let alice = stack.client("alice");
     let bob = stack.client("bob");
-    let task = alice
-        .act(
-            json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 1}),
-            Some("alice-ctx"),
-        )
-        .await;
+    let add = json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 1});
+    let task = alice.act(add, Some("alice-ctx")).await;
     let id = task["id"].as_str().unwrap();
     let before = written(&stack).await;
 
-    expect_error(
-        &bob,
-        rpc("tasks/get", json!({"id": id})),
-        &[],
-        StatusCode::OK,
-        -32001,
-        "not found",
-    )
-    .await;
-    expect_error(
-        &bob,
-        rpc("tasks/cancel", json!({"id": id})),
-        &[],
-        StatusCode::OK,
-        -32001,
-        "not found",
-    )
-    .await;
-    expect_error(
-        &alice,
-        rpc("tasks/get", json!({"id": uuid::Uuid::new_v4().to_string()})),
-        &[],
-        StatusCode::OK,
-        -32001,
-        "not found",
-    )
-    .await;
-    expect_error(
-        &alice,
-        rpc("tasks/cancel", json!({"id": id})),
-        &[],
-        StatusCode::OK,
-        -32002,
-        "completed",
-    )
-    .await;
     let mut to_finished = message_with_id("late", json!([{"kind": "text", "text": "more"}]), Some("alice-ctx"));
     to_finished["taskId"] = json!(id);
-    expect_error(
-        &alice,
-        rpc("message/send", json!({"message": to_finished.clone()})),
-        &[],
-        StatusCode::OK,
-        -32004,
-        "completed",
-    )
-    .await;
-    expect_error(
-        &bob,
-        rpc("message/send", json!({"message": to_finished})),
-        &[],
-        StatusCode::OK,
+    let send_to_finished = || rpc("message/send", json!({ "message": to_finished.clone() }));
+    case(rpc("tasks/get", json!({"id": id})), -32001, "not found")
+        .check(&bob)
+        .await;
+    case(rpc("tasks/cancel", json!({"id": id})), -32001, "not found")
+        .check(&bob)
+        .await;
+    case(
+        rpc("tasks/get", json!({"id": uuid::Uuid::new_v4().to_string()})),
         -32001,
         "not found",
     )
+    .check(&alice)
     .await;
+    case(rpc("tasks/cancel", json!({"id": id})), -32002, "completed")
+        .check(&alice)
+        .await;
+    case(send_to_finished(), -32004, "completed").check(&alice).await;
+    case(send_to_finished(), -32001, "not found").check(&bob).await;
     assert_eq!(written(&stack).await, before, "refused requests wrote nothing");
 
     let mine = alice.get_task(id).await;

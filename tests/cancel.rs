@@ -11,11 +11,7 @@ use testkit::{Stack, StackOptions};
 /// task stays cancelled, applies nothing, and the next message of the conversation completes.
 #[tokio::test]
 async fn cancelled_task_applies_nothing_and_does_not_block_its_conversation() {
-    let mut stack = Stack::start(StackOptions {
-        workers: 0,
-        ..Default::default()
-    })
-    .await;
+    let mut stack = Stack::start(StackOptions::with_workers(0)).await;
     let client = stack.client("canceller");
     let add =
         |quantity: i64| action(json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": quantity}));

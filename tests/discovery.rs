@@ -8,11 +8,7 @@ use testkit::{Stack, StackOptions};
 /// an ETag that a conditional GET honours.
 #[tokio::test]
 async fn agent_card_and_ucp_profile_describe_the_deployment() {
-    let stack = Stack::start(StackOptions {
-        workers: 1,
-        ..Default::default()
-    })
-    .await;
+    let stack = Stack::start(StackOptions::with_workers(1)).await;
     let http = reqwest::Client::new();
     let response = http
         .get(format!("{}/.well-known/agent-card.json", stack.base_url))
@@ -74,11 +70,7 @@ async fn agent_card_and_ucp_profile_describe_the_deployment() {
 /// 200 again when it is back.
 #[tokio::test]
 async fn readiness_follows_nats() {
-    let mut stack = Stack::start(StackOptions {
-        workers: 1,
-        ..Default::default()
-    })
-    .await;
+    let mut stack = Stack::start(StackOptions::with_workers(1)).await;
     let http = reqwest::Client::new();
     let health = http.get(format!("{}/health", stack.base_url)).send().await.unwrap();
     assert_eq!(health.status(), 200);

@@ -55,11 +55,7 @@ async fn resent_message_creates_one_task_and_one_effect() {
 /// The same messageId from two principals is two messages: idempotency is per principal.
 #[tokio::test]
 async fn message_ids_are_scoped_to_the_principal() {
-    let stack = Stack::start(StackOptions {
-        workers: 1,
-        ..Default::default()
-    })
-    .await;
+    let stack = Stack::start(StackOptions::with_workers(1)).await;
     let add = action(json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 1}));
     let a = stack
         .client("alice")

@@ -11,11 +11,7 @@ use testkit::{Stack, StackOptions};
 /// leave it, completes within the reconciler's window.
 #[tokio::test]
 async fn task_recorded_but_never_published_is_applied_once() {
-    let stack = Stack::start(StackOptions {
-        workers: 2,
-        ..Default::default()
-    })
-    .await;
+    let stack = Stack::start(StackOptions::with_workers(2)).await;
     let id = uuid::Uuid::new_v4();
     let request = json!({"kind": "message", "role": "user", "messageId": "orphan-1", "contextId": "orphan-ctx",
         "taskId": id.to_string(),

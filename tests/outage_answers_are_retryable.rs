@@ -45,11 +45,7 @@ async fn resend_until_done(client: &Client, message: &Value, context_id: &str) {
 /// nats-server down: 503 at once; after it is back, the same messageId succeeds once.
 #[tokio::test]
 async fn nats_outage_gets_503_and_the_resend_applies_once() {
-    let mut stack = Stack::start(StackOptions {
-        workers: 1,
-        ..Default::default()
-    })
-    .await;
+    let mut stack = Stack::start(StackOptions::with_workers(1)).await;
     let client = stack.client("patient");
     let message = message_with_id(
         "during-nats-outage",

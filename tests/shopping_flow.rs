@@ -128,11 +128,7 @@ async fn shopping_flow_blocking() {
 /// actions; a text part that is exactly a JSON action runs that action.
 #[tokio::test]
 async fn text_turns_search_and_json_text_runs_the_action() {
-    let stack = Stack::start(StackOptions {
-        workers: 1,
-        ..Default::default()
-    })
-    .await;
+    let stack = Stack::start(StackOptions::with_workers(1)).await;
     let client = stack.client("chatty");
     let chat = client
         .send(

@@ -45,6 +45,16 @@ impl Default for StackOptions {
     }
 }
 
+impl StackOptions {
+    /// The defaults with `workers` worker processes.
+    pub fn with_workers(workers: usize) -> StackOptions {
+        StackOptions {
+            workers,
+            ..Default::default()
+        }
+    }
+}
+
 pub struct Stack {
     pub options: StackOptions,
     pub nats: NatsServer,
