@@ -147,8 +147,11 @@ pub const CACHE_REFRESH_AFTER: Duration = Duration::from_secs(30);
 /// so catalog changes are seen within that time.
 pub struct Cache {
     pool: PgPool,
-    loaded: RwLock<Option<(Instant, Arc<HashMap<String, Product>>)>>,
+    loaded: RwLock<Option<Loaded>>,
 }
+
+/// When the catalog was read, and the products by id.
+type Loaded = (Instant, Arc<HashMap<String, Product>>);
 
 impl Cache {
     pub fn new(pool: PgPool) -> Cache {

@@ -1,10 +1,14 @@
 //! Checkouts. A conversation has at most one open checkout (a partial unique index says so);
-//! a completed or canceled one stays for the record and for `get_checkout`.
+//! a completed or canceled one stays for the record and for `get_checkout`. A worker reads the
+//! checkouts of a whole batch of turns at once and writes their changes at once.
+
+use std::collections::HashMap;
 
 use schemas::ucp::Checkout;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::contexts::{columns, Key};
 use crate::{Error, Result};
 
 /// A checkout with the version its row had when read.
@@ -14,78 +18,127 @@ pub struct Versioned {
     pub version: i64,
 }
 
-/// The conversation's open checkout, locked until the caller's transaction ends.
-pub async fn open_for_update(conn: &mut PgConnection, principal: &str, context_id: &str) -> Result<Option<Versioned>> {
-    let row: Option<(serde_json::Value, i64)> = sqlx::query_as(
-        "SELECT body, version FROM checkouts
-         WHERE principal = $1 AND context_id = $2 AND status NOT IN ('completed', 'canceled')
-         FOR UPDATE",
+/// A checkout a turn creates or changes.
+pub enum Write {
+    Insert {
+        id: Uuid,
+        key: Key,
+        checkout: Checkout,
+    },
+    /// Stored only if the row still has `version`.
+    Update {
+        id: Uuid,
+        checkout: Checkout,
+        version: i64,
+    },
+}
+
+/// The open checkout of each conversation that has one, locked until the caller's transaction
+/// ends (in id order).
+pub async fn open_for_update(conn: &mut PgConnection, keys: &[Key]) -> Result<HashMap<Key, Versioned>> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let (principals, context_ids) = columns(keys);
+    let rows: Vec<(String, String, serde_json::Value, i64)> = sqlx::query_as(
+        "SELECT c.principal, c.context_id, c.body, c.version
+         FROM checkouts c
+         JOIN unnest($1::text[], $2::text[]) AS k (principal, context_id)
+           ON c.context_id = k.context_id AND c.principal = k.principal
+         WHERE c.status NOT IN ('completed', 'canceled')
+         ORDER BY c.id
+         FOR UPDATE OF c",
     )
-    .bind(principal)
-    .bind(context_id)
-    .fetch_optional(conn)
+    .bind(&principals)
+    .bind(&context_ids)
+    .fetch_all(conn)
     .await?;
-    row.map(|(body, version)| {
-        Ok(Versioned {
-            checkout: serde_json::from_value(body)?,
-            version,
+    rows.into_iter()
+        .map(|(principal, context_id, body, version)| {
+            let checkout = serde_json::from_value(body)?;
+            Ok(((principal, context_id), Versioned { checkout, version }))
         })
-    })
-    .transpose()
+        .collect()
 }
 
-/// The conversation's most recently changed checkout, open or not.
-pub async fn latest(conn: &mut PgConnection, principal: &str, context_id: &str) -> Result<Option<Checkout>> {
-    let body: Option<serde_json::Value> = sqlx::query_scalar(
-        "SELECT body FROM checkouts WHERE principal = $1 AND context_id = $2
-         ORDER BY updated_at DESC LIMIT 1",
+/// The most recently changed checkout of each conversation that has any, open or not.
+pub async fn latest(conn: &mut PgConnection, keys: &[Key]) -> Result<HashMap<Key, Checkout>> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let (principals, context_ids) = columns(keys);
+    let rows: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
+        "SELECT DISTINCT ON (c.context_id, c.principal) c.principal, c.context_id, c.body
+         FROM checkouts c
+         JOIN unnest($1::text[], $2::text[]) AS k (principal, context_id)
+           ON c.context_id = k.context_id AND c.principal = k.principal
+         ORDER BY c.context_id, c.principal, c.updated_at DESC",
     )
-    .bind(principal)
-    .bind(context_id)
-    .fetch_optional(conn)
+    .bind(&principals)
+    .bind(&context_ids)
+    .fetch_all(conn)
     .await?;
-    Ok(body.map(serde_json::from_value).transpose()?)
+    rows.into_iter()
+        .map(|(principal, context_id, body)| Ok(((principal, context_id), serde_json::from_value(body)?)))
+        .collect()
 }
 
-/// Stores a new checkout.
-pub async fn insert(
-    conn: &mut PgConnection,
-    id: Uuid,
-    principal: &str,
-    context_id: &str,
-    checkout: &Checkout,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO checkouts (id, principal, context_id, status, body, expires_at)
-         VALUES ($1, $2, $3, $4::checkout_status, $5, $6)",
-    )
-    .bind(id)
-    .bind(principal)
-    .bind(context_id)
-    .bind(checkout.status.as_str())
-    .bind(serde_json::to_value(checkout)?)
-    .bind(checkout.expires_at)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Writes a changed checkout if its row still has `version`; bumps the version.
-pub async fn update(conn: &mut PgConnection, id: Uuid, checkout: &Checkout, version: i64) -> Result<()> {
-    let done = sqlx::query(
-        "UPDATE checkouts SET status = $2::checkout_status, body = $3, expires_at = $4,
-                version = version + 1, updated_at = now()
-         WHERE id = $1 AND version = $5",
-    )
-    .bind(id)
-    .bind(checkout.status.as_str())
-    .bind(serde_json::to_value(checkout)?)
-    .bind(checkout.expires_at)
-    .bind(version)
-    .execute(conn)
-    .await?;
-    if done.rows_affected() != 1 {
-        return Err(Error::CheckoutVersionConflict(id));
+/// Stores checkout writes: changes first (an expired checkout closes before the conversation's
+/// new one opens), then new checkouts. Fails with [`Error::CheckoutVersionConflict`] if a
+/// changed row no longer has the version it was read with.
+pub async fn write(conn: &mut PgConnection, writes: &[Write]) -> Result<()> {
+    let mut updates = Vec::new();
+    let mut inserts = Vec::new();
+    for write in writes {
+        match write {
+            Write::Update { id, checkout, version } => updates.push((*id, checkout, *version)),
+            Write::Insert { id, key, checkout } => inserts.push((*id, key, checkout)),
+        }
+    }
+    if !updates.is_empty() {
+        let bodies = updates
+            .iter()
+            .map(|(_, c, _)| serde_json::to_value(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        let updated: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE checkouts c
+             SET status = u.status::checkout_status, body = u.body, expires_at = u.expires_at,
+                 version = c.version + 1, updated_at = now()
+             FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::timestamptz[], $5::bigint[])
+                  AS u (id, status, body, expires_at, version)
+             WHERE c.id = u.id AND c.version = u.version
+             RETURNING c.id",
+        )
+        .bind(updates.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
+        .bind(updates.iter().map(|(_, c, _)| c.status.as_str()).collect::<Vec<_>>())
+        .bind(bodies)
+        .bind(updates.iter().map(|(_, c, _)| c.expires_at).collect::<Vec<_>>())
+        .bind(updates.iter().map(|(_, _, v)| *v).collect::<Vec<_>>())
+        .fetch_all(&mut *conn)
+        .await?;
+        if let Some((id, _, _)) = updates.iter().find(|(id, _, _)| !updated.contains(id)) {
+            return Err(Error::CheckoutVersionConflict(*id));
+        }
+    }
+    if !inserts.is_empty() {
+        let bodies = inserts
+            .iter()
+            .map(|(_, _, c)| serde_json::to_value(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        sqlx::query(
+            "INSERT INTO checkouts (id, principal, context_id, status, body, expires_at)
+             SELECT u.id, u.principal, u.context_id, u.status::checkout_status, u.body, u.expires_at
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::timestamptz[])
+                  AS u (id, principal, context_id, status, body, expires_at)",
+        )
+        .bind(inserts.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
+        .bind(inserts.iter().map(|(_, k, _)| k.0.as_str()).collect::<Vec<_>>())
+        .bind(inserts.iter().map(|(_, k, _)| k.1.as_str()).collect::<Vec<_>>())
+        .bind(inserts.iter().map(|(_, _, c)| c.status.as_str()).collect::<Vec<_>>())
+        .bind(bodies)
+        .bind(inserts.iter().map(|(_, _, c)| c.expires_at).collect::<Vec<_>>())
+        .execute(conn)
+        .await?;
     }
     Ok(())
 }

@@ -1,20 +1,26 @@
 //! Processed JetStream messages. Recording a message id shares the transaction of its effects,
 //! so "recorded" and "applied" are the same fact.
 
+use std::collections::HashSet;
+
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::Result;
 
-/// Records `msg_id` as processed. Returns false if it already was: the caller skips the effects.
-pub async fn record_processed(conn: &mut PgConnection, msg_id: &str, task_id: Uuid) -> Result<bool> {
-    let inserted = sqlx::query(
-        "INSERT INTO processed_messages (msg_id, task_id) VALUES ($1, $2)
-         ON CONFLICT ON CONSTRAINT processed_messages_pkey DO NOTHING",
+/// Records each `(msg_id, task_id)` as processed and returns the message ids recorded now. An
+/// id missing from the answer was processed before: the caller skips its effects.
+pub async fn record_processed(conn: &mut PgConnection, messages: &[(String, Uuid)]) -> Result<HashSet<String>> {
+    let (msg_ids, task_ids): (Vec<&str>, Vec<Uuid>) = messages.iter().map(|(m, t)| (m.as_str(), *t)).unzip();
+    let recorded: Vec<String> = sqlx::query_scalar(
+        "INSERT INTO processed_messages (msg_id, task_id)
+         SELECT * FROM unnest($1::text[], $2::uuid[])
+         ON CONFLICT ON CONSTRAINT processed_messages_pkey DO NOTHING
+         RETURNING msg_id",
     )
-    .bind(msg_id)
-    .bind(task_id)
-    .execute(conn)
+    .bind(&msg_ids)
+    .bind(&task_ids)
+    .fetch_all(conn)
     .await?;
-    Ok(inserted.rows_affected() == 1)
+    Ok(recorded.into_iter().collect())
 }

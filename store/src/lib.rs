@@ -6,6 +6,7 @@
 //! all.
 //!
 //! # Layout
+//! - [`batch`]: many concurrent callers, one statement or transaction per batch.
 //! - [`db`]: connecting, creating the database, migrations and their currency check.
 //! - [`tasks`]: accepting tasks (idempotent on `(principal, messageId)`), reading, finishing, cancelling.
 //! - [`contexts`]: conversation sequence numbers: assigned at acceptance, fenced at apply.
@@ -15,6 +16,7 @@
 //! - [`orders`]: orders placed by completed checkouts.
 //! - [`notify`]: task-change notifications (LISTEN/NOTIFY) a blocking request awaits.
 
+pub mod batch;
 pub mod catalog;
 pub mod checkouts;
 pub mod contexts;

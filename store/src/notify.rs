@@ -1,5 +1,6 @@
-//! Task-change notifications. A worker's transaction calls [`task_changed`]; PostgreSQL delivers
-//! the notification only when that transaction commits. The ingress runs one [`TaskWatcher`]
+//! Task-change notifications. A transaction that changes tasks notifies (see [`task_changed`]
+//! and `tasks::complete_turns`); PostgreSQL delivers the notification only when that
+//! transaction commits. The ingress runs one [`TaskWatcher`]
 //! that listens and wakes the requests waiting on that task, so a blocking `message/send`
 //! awaits an event instead of polling.
 
@@ -14,8 +15,18 @@ use uuid::Uuid;
 
 use crate::Result;
 
-/// The LISTEN/NOTIFY channel; the payload is the task id.
+/// The LISTEN/NOTIFY channel; the payload is a comma-separated list of task ids.
 pub const CHANNEL: &str = "cartwright_task_changed";
+
+/// The most task ids one notification carries: payloads must stay under 8,000 bytes.
+const IDS_PER_NOTIFICATION: usize = 200;
+
+/// The payloads announcing that `ids` changed, as few as the payload limit allows.
+pub(crate) fn payloads(ids: &[Uuid]) -> Vec<String> {
+    ids.chunks(IDS_PER_NOTIFICATION)
+        .map(|chunk| chunk.iter().map(Uuid::to_string).collect::<Vec<_>>().join(","))
+        .collect()
+}
 
 /// How long the watcher waits before listening again after its connection failed.
 const RELISTEN_DELAY: Duration = Duration::from_millis(500);
@@ -61,8 +72,10 @@ impl TaskWatcher {
                 let Some(watcher) = weak.upgrade() else { return };
                 match received {
                     Ok(Some(notification)) => {
-                        if let Ok(id) = notification.payload().parse::<Uuid>() {
-                            watcher.wake(id);
+                        for id in notification.payload().split(',') {
+                            if let Ok(id) = id.parse::<Uuid>() {
+                                watcher.wake(id);
+                            }
                         }
                         continue;
                     }

@@ -6,24 +6,39 @@ use uuid::Uuid;
 
 use crate::Result;
 
-/// Records the order of a completed checkout.
-pub async fn insert(
-    conn: &mut PgConnection,
-    order_id: &str,
-    checkout_id: Uuid,
-    principal: &str,
-    checkout: &Checkout,
-) -> Result<()> {
+/// An order a turn placed.
+pub struct NewOrder {
+    pub id: String,
+    pub checkout_id: Uuid,
+    pub principal: String,
+    /// The completed checkout.
+    pub checkout: Checkout,
+}
+
+/// Records the orders of completed checkouts (one statement for a batch of turns).
+pub async fn insert(conn: &mut PgConnection, orders: &[NewOrder]) -> Result<()> {
+    if orders.is_empty() {
+        return Ok(());
+    }
+    let bodies = orders
+        .iter()
+        .map(|o| serde_json::to_value(&o.checkout))
+        .collect::<Result<Vec<_>, _>>()?;
     sqlx::query(
         "INSERT INTO orders (id, checkout_id, principal, total_minor, currency, body)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+         SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::jsonb[])",
     )
-    .bind(order_id)
-    .bind(checkout_id)
-    .bind(principal)
-    .bind(checkout.total("total").unwrap_or(0))
-    .bind(&checkout.currency)
-    .bind(serde_json::to_value(checkout)?)
+    .bind(orders.iter().map(|o| o.id.as_str()).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.checkout_id).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.principal.as_str()).collect::<Vec<_>>())
+    .bind(
+        orders
+            .iter()
+            .map(|o| o.checkout.total("total").unwrap_or(0))
+            .collect::<Vec<_>>(),
+    )
+    .bind(orders.iter().map(|o| o.checkout.currency.as_str()).collect::<Vec<_>>())
+    .bind(bodies)
     .execute(conn)
     .await?;
     Ok(())

@@ -1,6 +1,8 @@
 //! Tasks: accepted by the ingress, finished by a worker, read and cancelled by their owner.
 //! Every read and write is scoped to the principal that owns the task.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use schemas::a2a::Message;
 use schemas::action::parse_turn;
@@ -191,61 +193,91 @@ pub async fn cancel(pool: &PgPool, principal: &str, id: Uuid) -> Result<Cancel> 
     }
 }
 
-/// Locks a task for a worker's turn and returns its state.
-pub async fn lock_for_turn(conn: &mut PgConnection, id: Uuid) -> Result<Option<TaskState>> {
-    let state: Option<String> = sqlx::query_scalar("SELECT state::text FROM tasks WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(state.as_deref().and_then(TaskState::parse))
+/// Locks the tasks of a batch of turns (in id order) and returns the state of each that exists.
+pub async fn lock_for_turns(conn: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, TaskState>> {
+    let rows: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT id, state::text FROM tasks WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(ids)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, state)| TaskState::parse(&state).map(|state| (id, state)))
+        .collect())
 }
 
 /// A turn's result, written to its task.
-pub struct TurnResult<'a> {
+pub struct TurnResult {
     pub state: TaskState,
-    pub reply: &'a Value,
-    pub artifacts: &'a Value,
+    pub reply: Value,
+    pub artifacts: Value,
 }
 
-/// Closes a worker's turn in one statement (one round trip): writes the result to the task
-/// (only if the task is still `submitted` or `working`, so a late worker cannot overwrite a
-/// cancelled or finished task), moves the conversation's fence from `seq - 1` to `seq`, and
-/// notifies waiters on commit. `result` is `None` for a task that is skipped (cancelled).
-/// Returns false if the fence did not hold.
-pub async fn complete_turn(
-    conn: &mut PgConnection,
-    principal: &str,
-    context_id: &str,
-    seq: i64,
-    id: Uuid,
-    result: Option<TurnResult<'_>>,
-) -> Result<bool> {
-    let advanced: i64 = sqlx::query_scalar(
-        "WITH finished AS (
-             UPDATE tasks SET state = $5::task_state, reply = $6, artifacts = $7, updated_at = now(),
-                    finished_at = CASE WHEN $8 THEN now() END
-             WHERE id = $4 AND $9 AND state IN ('submitted', 'working')
-             RETURNING id
+/// A turn to close: its conversation's fence moves from `seq - 1` to `seq`, and its task gets
+/// `result` (`None` for a task that is skipped because it was cancelled).
+pub struct TurnClose<'a> {
+    pub principal: &'a str,
+    pub context_id: &'a str,
+    pub seq: i64,
+    pub id: Uuid,
+    pub result: Option<TurnResult>,
+}
+
+/// Closes a batch of turns in one statement: writes each result to its task (only if the task
+/// is still `submitted` or `working`, so a late worker cannot overwrite a cancelled or finished
+/// task), advances each conversation's fence, and notifies waiters on commit.
+pub async fn complete_turns(conn: &mut PgConnection, turns: &[TurnClose<'_>]) -> Result<()> {
+    let ids: Vec<Uuid> = turns.iter().map(|t| t.id).collect();
+    sqlx::query(
+        "WITH input AS (
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[],
+                                  $6::jsonb[], $7::jsonb[], $8::bool[])
+                 AS i (id, principal, context_id, seq, state, reply, artifacts, terminal)
+         ), finished AS (
+             UPDATE tasks t SET state = i.state::task_state, reply = i.reply, artifacts = i.artifacts,
+                    updated_at = now(), finished_at = CASE WHEN i.terminal THEN now() END
+             FROM input i
+             WHERE t.id = i.id AND i.state IS NOT NULL AND t.state IN ('submitted', 'working')
          ), advanced AS (
-             UPDATE contexts SET applied_seq = $3, updated_at = now()
-             WHERE principal = $1 AND context_id = $2 AND applied_seq = $3 - 1
-             RETURNING applied_seq
+             UPDATE contexts c SET applied_seq = i.seq, updated_at = now()
+             FROM input i
+             WHERE c.principal = i.principal AND c.context_id = i.context_id AND c.applied_seq = i.seq - 1
          )
-         SELECT (SELECT count(*) FROM advanced) FROM (SELECT pg_notify($10, $4::text)) AS notified",
+         SELECT pg_notify($9, payload) FROM unnest($10::text[]) AS payload",
     )
-    .bind(principal)
-    .bind(context_id)
-    .bind(seq)
-    .bind(id)
-    .bind(result.as_ref().map_or("submitted", |r| r.state.as_str()))
-    .bind(result.as_ref().map(|r| r.reply))
-    .bind(result.as_ref().map(|r| r.artifacts))
-    .bind(result.as_ref().is_some_and(|r| r.state.is_terminal()))
-    .bind(result.is_some())
+    .bind(&ids)
+    .bind(turns.iter().map(|t| t.principal).collect::<Vec<_>>())
+    .bind(turns.iter().map(|t| t.context_id).collect::<Vec<_>>())
+    .bind(turns.iter().map(|t| t.seq).collect::<Vec<_>>())
+    .bind(
+        turns
+            .iter()
+            .map(|t| t.result.as_ref().map(|r| r.state.as_str()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        turns
+            .iter()
+            .map(|t| t.result.as_ref().map(|r| &r.reply))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        turns
+            .iter()
+            .map(|t| t.result.as_ref().map(|r| &r.artifacts))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        turns
+            .iter()
+            .map(|t| t.result.as_ref().is_some_and(|r| r.state.is_terminal()))
+            .collect::<Vec<_>>(),
+    )
     .bind(notify::CHANNEL)
-    .fetch_one(conn)
+    .bind(notify::payloads(&ids))
+    .execute(conn)
     .await?;
-    Ok(advanced == 1)
+    Ok(())
 }
 
 /// Tasks accepted before `before` whose conversation has not applied them yet (cancelled ones

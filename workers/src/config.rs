@@ -10,6 +10,10 @@ use queue::TopologyArgs;
 pub const DB_POOL_SIZE_DEFAULT: u32 = 16;
 /// Messages fetched per pull request.
 pub const PULL_BATCH_DEFAULT: usize = 128;
+/// Most turns one transaction applies.
+pub const TURN_BATCH_DEFAULT: usize = 64;
+/// Turn transactions a worker runs at once (each holds one connection of the pool).
+pub const TURN_TRANSACTIONS_DEFAULT: usize = 4;
 /// Checkout lifetime after its last change: 6 hours, the UCP default.
 pub const SESSION_TTL_DEFAULT: u64 = 6 * 60 * 60;
 /// Age after which an unapplied task is republished.
@@ -36,6 +40,12 @@ pub struct Config {
     /// Messages fetched per pull request.
     #[arg(long, env = "PULL_BATCH", default_value_t = PULL_BATCH_DEFAULT)]
     pub pull_batch: usize,
+    /// Most turns (of different conversations) applied in one transaction.
+    #[arg(long, env = "TURN_BATCH", default_value_t = TURN_BATCH_DEFAULT)]
+    pub turn_batch: usize,
+    /// Turn transactions run at once; ready turns wait for one to finish and go in the next.
+    #[arg(long, env = "TURN_TRANSACTIONS", default_value_t = TURN_TRANSACTIONS_DEFAULT)]
+    pub turn_transactions: usize,
     /// Seconds a checkout lives after its last change.
     #[arg(long, env = "SESSION_TTL", default_value_t = SESSION_TTL_DEFAULT)]
     pub session_ttl: u64,
@@ -63,6 +73,12 @@ impl Config {
         }
         if self.pull_batch == 0 {
             return Err("PULL_BATCH must be at least 1".into());
+        }
+        if self.turn_batch == 0 {
+            return Err("TURN_BATCH must be at least 1".into());
+        }
+        if self.turn_transactions == 0 || self.turn_transactions > self.db_pool_size as usize {
+            return Err("TURN_TRANSACTIONS must be between 1 and DB_POOL_SIZE".into());
         }
         if self.session_ttl == 0 {
             return Err("SESSION_TTL must be at least 1 second".into());

@@ -4,7 +4,7 @@
 //! # Layout
 //! - [`config`]: the typed configuration read from the environment.
 //! - [`consume`]: partition pull loops, per-conversation FIFOs, acknowledgements.
-//! - [`turn`]: one turn in one transaction: fence, dedup, effects, result.
+//! - [`turn`]: a batch of turns in one transaction: fences, dedup, effects, results.
 //! - [`commerce`]: the checkout state machine and the actions over the store.
 //! - [`maintenance`]: background services (the reconciler).
 //! - [`fault`]: test-only fault points for the crash tests.
@@ -29,6 +29,7 @@ pub use config::Config;
 
 use crate::commerce::actions::Settings;
 use crate::consume::conversations::{Conversations, Handler};
+use crate::consume::turns::{TurnBatcher, Turns};
 use crate::fault::Faults;
 
 /// How long shutdown waits for turns in progress to finish before giving up on them (their
@@ -61,10 +62,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         session_ttl: chrono::Duration::seconds(config.session_ttl as i64),
     };
     let simulated_turn = (config.simulated_turn_ms > 0).then(|| Duration::from_millis(config.simulated_turn_ms));
-    let conversations = Conversations::new(Handler {
+    let turns = Turns {
         pool: pool.clone(),
         settings,
         faults,
+    };
+    let conversations = Conversations::new(Handler {
+        turns: TurnBatcher::start(turns, config.turn_batch, config.turn_transactions),
         simulated_turn,
     });
     let (stop, stopped) = watch::channel(false);

@@ -1,10 +1,14 @@
-//! One turn, applied exactly once and in conversation order.
+//! Turns, applied exactly once and in conversation order, many conversations per transaction.
 //!
-//! In one PostgreSQL transaction: lock the conversation and check the fence (its
-//! `applied_seq` must be this task's `seq - 1`), record the message id as processed, lock the
-//! task, run the action (checkout row locked and version-checked), write the task's result,
-//! advance the fence, notify. Commit, and only then is the message acked. A redelivery finds
-//! the fence past it and changes nothing.
+//! One PostgreSQL transaction takes a batch of turns, each of a different conversation: lock
+//! the conversations and check each fence (`applied_seq` must be the task's `seq - 1`), record
+//! the message ids as processed, lock the tasks, read the checkouts, run each action, write the
+//! effects, write the tasks' results, advance the fences, notify. Commit, and only then are the
+//! messages acked. A redelivery finds its fence past it and changes nothing. Each step is one
+//! statement for the whole batch, so a batch costs a handful of round trips and one commit
+//! whatever its size.
+
+use std::collections::HashMap;
 
 use chrono::Utc;
 use schemas::a2a::{Artifact, Message, Part};
@@ -12,10 +16,11 @@ use schemas::action::Turn;
 use schemas::{TaskEnvelope, TaskState};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
-use store::tasks::TurnResult;
+use store::contexts::Key;
+use store::tasks::{TurnClose, TurnResult};
 use uuid::Uuid;
 
-use crate::commerce::actions::{self, Answer, Settings};
+use crate::commerce::actions::{self, Answer, Context, Effects, Settings, Stored};
 use crate::fault::{FaultPoint, Faults};
 
 /// What happened to a delivered task.
@@ -31,72 +36,156 @@ pub enum Applied {
     UnknownConversation,
 }
 
-/// Applies the turn of `env`.
-pub async fn apply(pool: &PgPool, env: &TaskEnvelope, settings: &Settings, faults: &Faults) -> store::Result<Applied> {
-    commit_turn(pool, env, faults, Work::Run(settings)).await
-}
-
-/// Commits the task as failed, with a reference the operator can search the logs for. Used when
-/// a turn fails for a reason a retry cannot fix, so the conversation is not blocked behind it.
-pub async fn fail(pool: &PgPool, env: &TaskEnvelope, faults: &Faults) -> store::Result<Applied> {
-    commit_turn(pool, env, faults, Work::Fail).await
-}
-
-/// What the transaction does between the fence and the commit.
-enum Work<'a> {
-    Run(&'a Settings),
+/// What the transaction does with a turn that passed its fence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// Run the turn's action.
+    Run,
+    /// Record the task as failed, with a reference the operator can search the logs for. Used
+    /// when a turn fails for a reason a retry cannot fix, so the conversation is not blocked
+    /// behind it.
     Fail,
 }
 
-async fn commit_turn(pool: &PgPool, env: &TaskEnvelope, faults: &Faults, work: Work<'_>) -> store::Result<Applied> {
+/// Applies a batch of turns, each of a different conversation, in one transaction. Returns what
+/// happened to each, in order. An error means nothing of the batch was committed.
+pub async fn apply(
+    pool: &PgPool,
+    batch: &[(&TaskEnvelope, Work)],
+    settings: &Settings,
+    faults: &Faults,
+) -> store::Result<Vec<Applied>> {
     let mut tx = pool.begin().await?;
-    let Some(applied) = store::contexts::lock_applied_seq(&mut tx, &env.principal, &env.context_id).await? else {
-        return Ok(Applied::UnknownConversation);
-    };
-    if applied >= env.seq {
-        return Ok(Applied::AlreadyApplied);
-    }
-    if applied < env.seq - 1 {
-        return Ok(Applied::NotYet);
-    }
-    if !store::dedup::record_processed(&mut tx, &env.msg_id(), env.task_id).await? {
-        return Ok(Applied::AlreadyApplied);
-    }
-    let state = store::tasks::lock_for_turn(&mut tx, env.task_id).await?;
-    let result = if matches!(state, Some(TaskState::Submitted | TaskState::Working)) {
-        let (state, answer, name) = match work {
-            Work::Run(settings) => run(&mut tx, env, settings).await?,
-            Work::Fail => {
-                let text = format!("The agent could not process this message (reference {}).", env.task_id);
-                (TaskState::Failed, Answer { text, data: None }, "error")
+    let keys: Vec<Key> = batch.iter().map(|(env, _)| key(env)).collect();
+    let fences = store::contexts::lock_applied_seqs(&mut tx, &keys).await?;
+    let mut applied = Vec::with_capacity(batch.len());
+    let mut due = Vec::new();
+    for (i, (env, _)) in batch.iter().enumerate() {
+        applied.push(match fences.get(&keys[i]) {
+            None => Applied::UnknownConversation,
+            Some(&seq) if seq >= env.seq => Applied::AlreadyApplied,
+            Some(&seq) if seq < env.seq - 1 => Applied::NotYet,
+            Some(_) => {
+                due.push(i);
+                Applied::Committed
             }
-        };
-        let (reply, artifacts) = render(env, &answer, name);
-        Some((state, reply, artifacts))
-    } else {
-        None
-    };
-    let result = result.as_ref().map(|(state, reply, artifacts)| TurnResult {
-        state: *state,
-        reply,
-        artifacts,
+        });
+    }
+    if due.is_empty() {
+        return Ok(applied);
+    }
+
+    let messages: Vec<(String, Uuid)> = due.iter().map(|&i| (batch[i].0.msg_id(), batch[i].0.task_id)).collect();
+    let recorded = store::dedup::record_processed(&mut tx, &messages).await?;
+    due.retain(|&i| {
+        let fresh = recorded.contains(&batch[i].0.msg_id());
+        if !fresh {
+            applied[i] = Applied::AlreadyApplied;
+        }
+        fresh
     });
-    store::tasks::complete_turn(&mut tx, &env.principal, &env.context_id, env.seq, env.task_id, result).await?;
-    faults.reach(FaultPoint::BeforeCommit, env).await;
+    let ids: Vec<Uuid> = due.iter().map(|&i| batch[i].0.task_id).collect();
+    let states = store::tasks::lock_for_turns(&mut tx, &ids).await?;
+    let runnable = |i: usize| {
+        matches!(
+            states.get(&batch[i].0.task_id),
+            Some(TaskState::Submitted | TaskState::Working)
+        )
+    };
+    let mut stored = read_checkouts(&mut tx, batch, due.iter().copied().filter(|&i| runnable(i))).await?;
+
+    let now = Utc::now();
+    let mut effects = Effects::default();
+    let mut closes = Vec::with_capacity(due.len());
+    for &i in &due {
+        let (env, work) = batch[i];
+        let result = if runnable(i) {
+            let (state, answer, name) = match work {
+                Work::Run => {
+                    let cx = Context {
+                        conn: &mut tx,
+                        settings,
+                        now,
+                        effects: &mut effects,
+                    };
+                    run(cx, env, stored.remove(&keys[i]).unwrap_or_default()).await?
+                }
+                Work::Fail => {
+                    let text = format!("The agent could not process this message (reference {}).", env.task_id);
+                    (TaskState::Failed, Answer { text, data: None }, "error")
+                }
+            };
+            let (reply, artifacts) = render(env, &answer, name);
+            Some(TurnResult {
+                state,
+                reply,
+                artifacts,
+            })
+        } else {
+            None
+        };
+        closes.push(TurnClose {
+            principal: &env.principal,
+            context_id: &env.context_id,
+            seq: env.seq,
+            id: env.task_id,
+            result,
+        });
+    }
+    effects.write(&mut tx).await?;
+    store::tasks::complete_turns(&mut tx, &closes).await?;
+    for &i in &due {
+        faults.reach(FaultPoint::BeforeCommit, batch[i].0).await;
+    }
     tx.commit().await?;
-    faults.reach(FaultPoint::AfterCommit, env).await;
-    Ok(Applied::Committed)
+    for &i in &due {
+        faults.reach(FaultPoint::AfterCommit, batch[i].0).await;
+    }
+    Ok(applied)
 }
 
-async fn run(
+fn key(env: &TaskEnvelope) -> Key {
+    (env.principal.clone(), env.context_id.clone())
+}
+
+/// The checkouts the runnable turns' actions work on, read (and the open ones locked) in two
+/// statements for the whole batch.
+async fn read_checkouts(
     conn: &mut PgConnection,
-    env: &TaskEnvelope,
-    settings: &Settings,
-) -> store::Result<(TaskState, Answer, &'static str)> {
-    let now = Utc::now();
+    batch: &[(&TaskEnvelope, Work)],
+    runnable: impl Iterator<Item = usize>,
+) -> store::Result<HashMap<Key, Stored>> {
+    let actions: Vec<(Key, &schemas::action::Action)> = runnable
+        .filter(|&i| batch[i].1 == Work::Run)
+        .filter_map(|i| match &batch[i].0.turn {
+            Turn::Action { action } if actions::reads_checkout(action) => Some((key(batch[i].0), action)),
+            _ => None,
+        })
+        .collect();
+    let keys: Vec<Key> = actions.iter().map(|(key, _)| key.clone()).collect();
+    let mut open = store::checkouts::open_for_update(conn, &keys).await?;
+    let closed_keys: Vec<Key> = actions
+        .iter()
+        .filter(|(key, action)| !open.contains_key(key) && actions::reads_latest(action))
+        .map(|(key, _)| key.clone())
+        .collect();
+    let mut latest = store::checkouts::latest(conn, &closed_keys).await?;
+    Ok(keys
+        .into_iter()
+        .map(|key| {
+            let stored = Stored {
+                open: open.remove(&key),
+                latest: latest.remove(&key),
+            };
+            (key, stored)
+        })
+        .collect())
+}
+
+async fn run(cx: Context<'_>, env: &TaskEnvelope, stored: Stored) -> store::Result<(TaskState, Answer, &'static str)> {
     let (answer, name) = match &env.turn {
-        Turn::Action { action } => (actions::run(conn, env, action, settings, now).await?, action.name()),
-        Turn::Chat { text } => (actions::chat(conn, text).await?, "chat"),
+        Turn::Action { action } => (actions::run(cx, env, action, stored).await?, action.name()),
+        Turn::Chat { text } => (actions::chat(cx.conn, text).await?, "chat"),
     };
     Ok((TaskState::Completed, answer, name))
 }

@@ -1,4 +1,6 @@
-//! Runs one commerce action, or a chat turn, inside the turn's transaction.
+//! Runs one commerce action, or a chat turn, inside the transaction of its batch. The batch
+//! reads the conversation's checkouts before ([`Stored`]) and writes what the action changed
+//! after ([`Effects`]); only catalog search talks to the database here.
 
 use chrono::{DateTime, Utc};
 use schemas::action::{Action, ACTION_NAMES};
@@ -7,7 +9,8 @@ use schemas::ucp::{Checkout, CHECKOUT_KEY, PRODUCT_RESULTS_KEY};
 use schemas::TaskEnvelope;
 use serde_json::{json, Map, Value};
 use sqlx::PgConnection;
-use store::checkouts::{self, Versioned};
+use store::checkouts::{self, Versioned, Write};
+use store::orders::NewOrder;
 use store::{catalog, orders};
 use uuid::Uuid;
 
@@ -52,6 +55,41 @@ impl Answer {
     }
 }
 
+/// A conversation's checkouts as its batch read them.
+#[derive(Default)]
+pub struct Stored {
+    /// The open checkout, locked.
+    pub open: Option<Versioned>,
+    /// The most recent checkout, read only when there is no open one and the action reports on
+    /// a closed one (see [`reads_latest`]).
+    pub latest: Option<Checkout>,
+}
+
+/// True if the action works on the conversation's checkout.
+pub fn reads_checkout(action: &Action) -> bool {
+    !matches!(action, Action::SearchShoppingCatalog { .. })
+}
+
+/// True if the action, finding no open checkout, reports on the last closed one.
+pub fn reads_latest(action: &Action) -> bool {
+    reads_checkout(action) && !matches!(action, Action::AddToCheckout { .. })
+}
+
+/// What a batch of turns writes besides the tasks: checkouts, then orders.
+#[derive(Default)]
+pub struct Effects {
+    pub checkouts: Vec<Write>,
+    pub orders: Vec<NewOrder>,
+}
+
+impl Effects {
+    /// Writes every effect of the batch (a few statements, whatever the batch's size).
+    pub async fn write(&self, conn: &mut PgConnection) -> store::Result<()> {
+        checkouts::write(conn, &self.checkouts).await?;
+        orders::insert(conn, &self.orders).await
+    }
+}
+
 /// The conversation's checkout as an action finds it.
 enum Found {
     Open(Versioned),
@@ -60,19 +98,23 @@ enum Found {
     None,
 }
 
-async fn find_checkout(conn: &mut PgConnection, env: &TaskEnvelope, now: DateTime<Utc>) -> store::Result<Found> {
-    if let Some(mut open) = checkouts::open_for_update(conn, &env.principal, &env.context_id).await? {
+fn find_checkout(stored: Stored, now: DateTime<Utc>, effects: &mut Effects) -> Found {
+    if let Some(mut open) = stored.open {
         if open.checkout.expires_at > now {
-            return Ok(Found::Open(open));
+            return Found::Open(open);
         }
         checkout::expire(&mut open.checkout);
-        checkouts::update(conn, checkout_id(&open.checkout), &open.checkout, open.version).await?;
-        return Ok(Found::Closed(open.checkout));
+        effects.checkouts.push(Write::Update {
+            id: checkout_id(&open.checkout),
+            checkout: open.checkout.clone(),
+            version: open.version,
+        });
+        return Found::Closed(open.checkout);
     }
-    Ok(match checkouts::latest(conn, &env.principal, &env.context_id).await? {
+    match stored.latest {
         Some(closed) => Found::Closed(closed),
         None => Found::None,
-    })
+    }
 }
 
 fn checkout_id(checkout: &Checkout) -> Uuid {
@@ -82,18 +124,27 @@ fn checkout_id(checkout: &Checkout) -> Uuid {
 
 const NO_CHECKOUT: &str = "There is no checkout in this conversation yet; add a product to start one.";
 
-/// Runs `action` for the envelope's conversation.
-pub async fn run(
-    conn: &mut PgConnection,
-    env: &TaskEnvelope,
-    action: &Action,
-    settings: &Settings,
-    now: DateTime<Utc>,
-) -> store::Result<Answer> {
+/// What an action needs besides its conversation's checkouts: the batch's connection (for
+/// search), the settings, the time, and where its writes go.
+pub struct Context<'a> {
+    pub conn: &'a mut PgConnection,
+    pub settings: &'a Settings,
+    pub now: DateTime<Utc>,
+    pub effects: &'a mut Effects,
+}
+
+/// Runs `action` for the envelope's conversation, whose checkouts are `stored`.
+pub async fn run(cx: Context<'_>, env: &TaskEnvelope, action: &Action, stored: Stored) -> store::Result<Answer> {
+    let Context {
+        conn,
+        settings,
+        now,
+        effects,
+    } = cx;
     let name = action.name();
     match action {
         Action::SearchShoppingCatalog { query } => search(conn, query).await,
-        Action::GetCheckout => Ok(match find_checkout(conn, env, now).await? {
+        Action::GetCheckout => Ok(match find_checkout(stored, now, effects) {
             Found::Open(open) => Answer::checkout(format!("Done: {name}."), &open.checkout, None),
             Found::Closed(closed) => Answer::checkout(format!("Done: {name}."), &closed, None),
             Found::None => Answer::text(NO_CHECKOUT),
@@ -102,7 +153,7 @@ pub async fn run(
             let Some(product) = settings.catalog.get(product_id).await? else {
                 return Ok(Answer::text(format!("Product {product_id} is not in the catalog.")));
             };
-            let (mut checkout, version) = match find_checkout(conn, env, now).await? {
+            let (mut checkout, version) = match find_checkout(stored, now, effects) {
                 Found::Open(open) => (open.checkout, Some(open.version)),
                 Found::Closed(_) | Found::None => {
                     let id = Uuid::new_v4();
@@ -120,40 +171,56 @@ pub async fn run(
                 }
             };
             let changed = checkout::add_item(&mut checkout, &product, *quantity);
-            save(conn, env, checkout, version, changed, name, settings, now).await
+            let saved = Saved {
+                env,
+                version,
+                changed,
+                name,
+                settings,
+                now,
+            };
+            Ok(save(saved, checkout, effects))
         }
-        Action::RemoveFromCheckout { product_id } => {
-            mutate(conn, env, settings, now, name, |c| checkout::remove_item(c, product_id)).await
-        }
-        Action::UpdateCheckout { product_id, quantity } => {
-            mutate(conn, env, settings, now, name, |c| {
-                checkout::set_quantity(c, product_id, *quantity)
-            })
-            .await
-        }
-        Action::StartPayment => mutate(conn, env, settings, now, name, checkout::start_payment).await,
-        Action::UpdateCustomerDetails(details) => {
-            mutate(conn, env, settings, now, name, |c| {
-                checkout::update_customer(c, details)
-            })
-            .await
-        }
-        Action::CancelCheckout => mutate(conn, env, settings, now, name, checkout::cancel).await,
+        Action::RemoveFromCheckout { product_id } => Ok(mutate(stored, env, settings, now, name, effects, |c| {
+            checkout::remove_item(c, product_id)
+        })),
+        Action::UpdateCheckout { product_id, quantity } => Ok(mutate(stored, env, settings, now, name, effects, |c| {
+            checkout::set_quantity(c, product_id, *quantity)
+        })),
+        Action::StartPayment => Ok(mutate(
+            stored,
+            env,
+            settings,
+            now,
+            name,
+            effects,
+            checkout::start_payment,
+        )),
+        Action::UpdateCustomerDetails(details) => Ok(mutate(stored, env, settings, now, name, effects, |c| {
+            checkout::update_customer(c, details)
+        })),
+        Action::CancelCheckout => Ok(mutate(stored, env, settings, now, name, effects, checkout::cancel)),
         Action::CompleteCheckout { instrument, .. } => {
-            let mut open = match open_or_answer(conn, env, now).await? {
+            let mut open = match open_or_answer(stored, now, effects) {
                 Ok(open) => open,
                 Err(answer) => return Ok(answer),
             };
             match checkout::complete(&mut open.checkout, instrument) {
                 Ok(order) => {
                     let id = checkout_id(&open.checkout);
-                    checkouts::update(conn, id, &open.checkout, open.version).await?;
-                    orders::insert(conn, &order.id, id, &env.principal, &open.checkout).await?;
-                    Ok(Answer::checkout(
-                        format!("Order {} placed.", order.id),
-                        &open.checkout,
-                        None,
-                    ))
+                    let answer = Answer::checkout(format!("Order {} placed.", order.id), &open.checkout, None);
+                    effects.checkouts.push(Write::Update {
+                        id,
+                        checkout: open.checkout.clone(),
+                        version: open.version,
+                    });
+                    effects.orders.push(NewOrder {
+                        id: order.id,
+                        checkout_id: id,
+                        principal: env.principal.clone(),
+                        checkout: open.checkout,
+                    });
+                    Ok(answer)
                 }
                 Err(refusal) => Ok(Answer::checkout(
                     refusal.content.clone(),
@@ -166,72 +233,73 @@ pub async fn run(
 }
 
 /// The open checkout, or the answer to give when there is none.
-async fn open_or_answer(
-    conn: &mut PgConnection,
-    env: &TaskEnvelope,
-    now: DateTime<Utc>,
-) -> store::Result<Result<Versioned, Answer>> {
-    Ok(match find_checkout(conn, env, now).await? {
+fn open_or_answer(stored: Stored, now: DateTime<Utc>, effects: &mut Effects) -> Result<Versioned, Answer> {
+    match find_checkout(stored, now, effects) {
         Found::Open(open) => Ok(open),
         Found::Closed(closed) => {
             let refusal = checkout::refuse_closed(&closed);
             Err(Answer::checkout(refusal.content.clone(), &closed, Some(&refusal)))
         }
         Found::None => Err(Answer::text(NO_CHECKOUT)),
-    })
+    }
 }
 
-/// Applies a change to the open checkout and stores it.
-async fn mutate(
-    conn: &mut PgConnection,
+/// Applies a change to the open checkout and queues it for writing.
+fn mutate(
+    stored: Stored,
     env: &TaskEnvelope,
     settings: &Settings,
     now: DateTime<Utc>,
-    name: &str,
+    name: &'static str,
+    effects: &mut Effects,
     change: impl FnOnce(&mut Checkout) -> Result<(), Refusal>,
-) -> store::Result<Answer> {
-    let mut open = match open_or_answer(conn, env, now).await? {
+) -> Answer {
+    let mut open = match open_or_answer(stored, now, effects) {
         Ok(open) => open,
-        Err(answer) => return Ok(answer),
+        Err(answer) => return answer,
     };
     let changed = change(&mut open.checkout);
-    save(
-        conn,
+    let saved = Saved {
         env,
-        open.checkout,
-        Some(open.version),
+        version: Some(open.version),
         changed,
         name,
         settings,
         now,
-    )
-    .await
+    };
+    save(saved, open.checkout, effects)
 }
 
-/// Stores a changed checkout (or reports the refusal without storing anything).
-#[allow(clippy::too_many_arguments)]
-async fn save(
-    conn: &mut PgConnection,
-    env: &TaskEnvelope,
-    mut checkout: Checkout,
+/// A checkout an action changed, and how.
+struct Saved<'a> {
+    env: &'a TaskEnvelope,
+    /// The version the checkout was read with; `None` for a new checkout.
     version: Option<i64>,
     changed: Result<(), Refusal>,
-    name: &str,
-    settings: &Settings,
+    name: &'static str,
+    settings: &'a Settings,
     now: DateTime<Utc>,
-) -> store::Result<Answer> {
-    if let Err(refusal) = changed {
-        return Ok(Answer::checkout(refusal.content.clone(), &checkout, Some(&refusal)));
+}
+
+/// Queues a changed checkout for writing (or reports the refusal without writing anything).
+fn save(saved: Saved<'_>, mut checkout: Checkout, effects: &mut Effects) -> Answer {
+    if let Err(refusal) = saved.changed {
+        return Answer::checkout(refusal.content.clone(), &checkout, Some(&refusal));
     }
     if !checkout.status.is_closed() {
-        checkout.expires_at = now + settings.session_ttl;
+        checkout.expires_at = saved.now + saved.settings.session_ttl;
     }
+    let answer = Answer::checkout(format!("Done: {}.", saved.name), &checkout, None);
     let id = checkout_id(&checkout);
-    match version {
-        Some(version) => checkouts::update(conn, id, &checkout, version).await?,
-        None => checkouts::insert(conn, id, &env.principal, &env.context_id, &checkout).await?,
-    }
-    Ok(Answer::checkout(format!("Done: {name}."), &checkout, None))
+    effects.checkouts.push(match saved.version {
+        Some(version) => Write::Update { id, checkout, version },
+        None => Write::Insert {
+            id,
+            key: (saved.env.principal.clone(), saved.env.context_id.clone()),
+            checkout,
+        },
+    });
+    answer
 }
 
 async fn search(conn: &mut PgConnection, query: &str) -> store::Result<Answer> {

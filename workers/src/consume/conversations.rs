@@ -1,7 +1,8 @@
 //! A FIFO per conversation inside the worker. Messages of one conversation run one at a time,
 //! in the order they arrived; a message that arrived before its predecessor was applied is
 //! parked until it can be. Different conversations run concurrently, without limit here (the
-//! partition consumers' `max_ack_pending` and the database pool bound the real work).
+//! partition consumers' `max_ack_pending` and the turn batcher's transactions bound the real
+//! work).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -9,14 +10,12 @@ use std::time::Duration;
 
 use async_nats::jetstream::Message;
 use schemas::TaskEnvelope;
-use sqlx::PgPool;
 use tokio::sync::mpsc;
 
 use super::ack::{acknowledge, retry_delay, Outcome};
 use super::keepalive::Keepalive;
-use crate::commerce::actions::Settings;
-use crate::fault::Faults;
-use crate::turn::{self, Applied};
+use super::turns::TurnBatcher;
+use crate::turn::{Applied, Work};
 
 /// Deliveries after which a turn that keeps failing (for a reason other than the database being
 /// unreachable) is recorded as failed, so its conversation is not blocked behind it forever.
@@ -29,16 +28,14 @@ pub const RECHECK_MAX: Duration = Duration::from_secs(1);
 
 /// A delivered task waiting for its turn.
 pub struct Job {
-    pub envelope: TaskEnvelope,
+    pub envelope: Arc<TaskEnvelope>,
     pub message: Message,
     pub keepalive: Keepalive,
 }
 
 /// What running a turn needs.
 pub struct Handler {
-    pub pool: PgPool,
-    pub settings: Settings,
-    pub faults: Faults,
+    pub turns: TurnBatcher,
     /// Benchmark-only wait before each turn (see `SIMULATED_TURN_MS`).
     pub simulated_turn: Option<std::time::Duration>,
 }
@@ -187,9 +184,9 @@ impl Handler {
         progressed
     }
 
-    async fn step(&self, envelope: &TaskEnvelope, message: &Message) -> Step {
+    async fn step(&self, envelope: &Arc<TaskEnvelope>, message: &Message) -> Step {
         let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
-        match turn::apply(&self.pool, envelope, &self.settings, &self.faults).await {
+        match self.turns.apply(envelope.clone(), Work::Run).await {
             Ok(Applied::Committed) => {
                 tracing::info!("turn committed");
                 Step::Done(Outcome::Ack, true)
@@ -212,7 +209,7 @@ impl Handler {
             }
             Err(error) => {
                 tracing::error!(%error, "turn failed; recording the task as failed");
-                match turn::fail(&self.pool, envelope, &self.faults).await {
+                match self.turns.apply(envelope.clone(), Work::Fail).await {
                     Ok(_) => Step::Done(Outcome::Ack, true),
                     Err(error) => {
                         tracing::warn!(%error, "could not record the failure; retrying later");

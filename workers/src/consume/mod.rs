@@ -3,6 +3,7 @@
 //! - [`partition`]: one pull loop per partition consumer; decodes envelopes and hands them on.
 //! - [`conversations`]: a FIFO per conversation inside the worker: one turn at a time per
 //!   conversation, any number of conversations at once.
+//! - [`turns`]: ready turns of many conversations, applied in shared transactions.
 //! - [`ack`]: the only place where a turn's outcome becomes a JetStream acknowledgement.
 //! - [`keepalive`]: in-progress acks for messages held or being worked on.
 
@@ -10,3 +11,4 @@ pub mod ack;
 pub mod conversations;
 pub mod keepalive;
 pub mod partition;
+pub mod turns;

@@ -56,7 +56,7 @@ pub async fn run(
                     Ok(envelope) => {
                         let keepalive = Keepalive::start(&message, ack_wait);
                         conversations.dispatch(Job {
-                            envelope,
+                            envelope: Arc::new(envelope),
                             message,
                             keepalive,
                         });

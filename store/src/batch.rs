@@ -1,0 +1,145 @@
+//! Opportunistic batching: many concurrent callers, one statement or transaction per batch.
+//!
+//! Callers [`Batcher::submit`] an item and await its result. The batcher runs at most
+//! `in_flight` batches at once; while they run, newly submitted items wait, and the next batch
+//! takes all of them (up to `max_batch`). Under light load a batch is one item and nothing waits
+//! for a timer; under heavy load batches grow, and the round trips and commits (each one a WAL
+//! flush) per item shrink. The ingress batches accepted tasks, the workers batch turns.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+/// The handle callers submit items through. Cloning it is cheap; the batching task ends when
+/// every handle is dropped.
+pub struct Batcher<T, R> {
+    requests: mpsc::UnboundedSender<(T, oneshot::Sender<R>)>,
+}
+
+impl<T, R> Clone for Batcher<T, R> {
+    fn clone(&self) -> Self {
+        Batcher {
+            requests: self.requests.clone(),
+        }
+    }
+}
+
+impl<T: Send + 'static, R: Send + 'static> Batcher<T, R> {
+    /// Starts the batching task. `execute` gets a batch and returns one result per item, in
+    /// order.
+    pub fn start<F, Fut>(max_batch: usize, in_flight: usize, execute: F) -> Batcher<T, R>
+    where
+        F: Fn(Vec<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Vec<R>> + Send + 'static,
+    {
+        let (requests, incoming) = mpsc::unbounded_channel();
+        tokio::spawn(run(incoming, max_batch.max(1), in_flight.max(1), execute));
+        Batcher { requests }
+    }
+
+    /// Queues `item` at once and returns a future of its result: `None` if the batching task
+    /// is gone (the runtime is shutting down) or `execute` returned no result for it.
+    pub fn submit(&self, item: T) -> impl Future<Output = Option<R>> + Send + use<T, R> {
+        let (reply, result) = oneshot::channel();
+        let queued = self.requests.send((item, reply)).is_ok();
+        async move {
+            if !queued {
+                return None;
+            }
+            result.await.ok()
+        }
+    }
+}
+
+async fn run<T, R, F, Fut>(
+    mut incoming: mpsc::UnboundedReceiver<(T, oneshot::Sender<R>)>,
+    max_batch: usize,
+    in_flight: usize,
+    execute: F,
+) where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: Fn(Vec<T>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Vec<R>> + Send + 'static,
+{
+    let slots = Arc::new(Semaphore::new(in_flight));
+    while let Some(first) = incoming.recv().await {
+        // Take a slot before draining: while every slot is busy, items pile up for the next batch.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match incoming.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        let (items, replies): (Vec<T>, Vec<oneshot::Sender<R>>) = batch.into_iter().unzip();
+        let results = execute(items);
+        tokio::spawn(async move {
+            for (reply, result) in replies.into_iter().zip(results.await) {
+                let _ = reply.send(result);
+            }
+            drop(slot);
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn items_queued_while_a_batch_runs_form_the_next_batch() {
+        let (started, mut batches) = mpsc::unbounded_channel::<usize>();
+        let gate = Arc::new(Semaphore::new(0));
+        let release = gate.clone();
+        let batcher = Batcher::start(8, 1, move |items: Vec<u32>| {
+            let started = started.clone();
+            let gate = gate.clone();
+            async move {
+                let _ = started.send(items.len());
+                let _ = gate.acquire().await.map(|permit| permit.forget());
+                items.into_iter().map(|i| i * 10).collect::<Vec<_>>()
+            }
+        });
+        let first = tokio::spawn(batcher.submit(1));
+        assert_eq!(batches.recv().await, Some(1), "the first item runs alone");
+        let rest: Vec<_> = (2..=4).map(|i| tokio::spawn(batcher.submit(i))).collect();
+        release.add_permits(1);
+        assert_eq!(first.await.unwrap(), Some(10));
+        assert_eq!(batches.recv().await, Some(3), "the items that waited run as one batch");
+        release.add_permits(1);
+        for (handle, expected) in rest.into_iter().zip([20, 30, 40]) {
+            assert_eq!(handle.await.unwrap(), Some(expected));
+        }
+    }
+
+    #[tokio::test]
+    async fn batches_never_exceed_the_maximum() {
+        let (started, mut batches) = mpsc::unbounded_channel::<usize>();
+        let gate = Arc::new(Semaphore::new(0));
+        let release = gate.clone();
+        let batcher = Batcher::start(2, 1, move |items: Vec<u32>| {
+            let started = started.clone();
+            let gate = gate.clone();
+            async move {
+                let _ = started.send(items.len());
+                let _ = gate.acquire().await.map(|permit| permit.forget());
+                items
+            }
+        });
+        let pending: Vec<_> = (0..5).map(|i| tokio::spawn(batcher.submit(i))).collect();
+        release.add_permits(5);
+        let mut sizes = Vec::new();
+        while sizes.iter().sum::<usize>() < 5 {
+            sizes.push(batches.recv().await.expect("a batch"));
+        }
+        assert!(sizes.iter().all(|&n| (1..=2).contains(&n)), "batch sizes {sizes:?}");
+        for (i, handle) in pending.into_iter().enumerate() {
+            assert_eq!(handle.await.unwrap(), Some(i as u32));
+        }
+    }
+}

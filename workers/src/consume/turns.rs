@@ -1,0 +1,79 @@
+//! Ready turns of many conversations, applied in shared transactions (see `turn`).
+//!
+//! Conversation runners submit their next turn and await its outcome; a [`store::batch`]
+//! batcher groups the turns that become ready while earlier transactions run. A batch holds at
+//! most one turn per conversation, since each conversation runner has at most one turn in
+//! flight. If a batch fails for a reason other than an unreachable database, its turns are
+//! retried one by one, so one bad turn cannot fail the others.
+
+use std::sync::Arc;
+
+use schemas::TaskEnvelope;
+use sqlx::PgPool;
+use store::batch::Batcher;
+
+use crate::commerce::actions::Settings;
+use crate::fault::Faults;
+use crate::turn::{self, Applied, Work};
+
+/// A batch's failure, shared by every turn in it.
+pub type TurnError = Arc<store::Error>;
+
+/// What applying turns needs.
+pub struct Turns {
+    pub pool: PgPool,
+    pub settings: Settings,
+    pub faults: Faults,
+}
+
+type Item = (Arc<TaskEnvelope>, Work);
+
+/// The handle conversation runners submit turns through.
+#[derive(Clone)]
+pub struct TurnBatcher {
+    batcher: Batcher<Item, Result<Applied, TurnError>>,
+}
+
+impl TurnBatcher {
+    /// At most `max_batch` turns per transaction, at most `in_flight` transactions at once.
+    pub fn start(turns: Turns, max_batch: usize, in_flight: usize) -> TurnBatcher {
+        let turns = Arc::new(turns);
+        let batcher = Batcher::start(max_batch, in_flight, move |batch| execute(turns.clone(), batch));
+        TurnBatcher { batcher }
+    }
+
+    /// Applies one turn (in whatever batch it lands in) and returns what happened to it.
+    pub async fn apply(&self, envelope: Arc<TaskEnvelope>, work: Work) -> Result<Applied, TurnError> {
+        self.batcher
+            .submit((envelope, work))
+            .await
+            .unwrap_or_else(|| Err(Arc::new(store::Error::Database(sqlx::Error::PoolClosed))))
+    }
+}
+
+async fn execute(turns: Arc<Turns>, batch: Vec<Item>) -> Vec<Result<Applied, TurnError>> {
+    match apply(&turns, &batch).await {
+        Ok(applied) => applied.into_iter().map(Ok).collect(),
+        Err(error) if batch.len() == 1 || error.is_unavailable() => {
+            let error = Arc::new(error);
+            batch.iter().map(|_| Err(error.clone())).collect()
+        }
+        Err(error) => {
+            tracing::warn!(%error, size = batch.len(), "a batch of turns failed; applying them one by one");
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for item in &batch {
+                let outcome = apply(&turns, std::slice::from_ref(item))
+                    .await
+                    .map(|applied| applied.first().copied().unwrap_or(Applied::NotYet))
+                    .map_err(Arc::new);
+                outcomes.push(outcome);
+            }
+            outcomes
+        }
+    }
+}
+
+async fn apply(turns: &Turns, batch: &[Item]) -> store::Result<Vec<Applied>> {
+    let jobs: Vec<(&TaskEnvelope, Work)> = batch.iter().map(|(envelope, work)| (&**envelope, *work)).collect();
+    turn::apply(&turns.pool, &jobs, &turns.settings, &turns.faults).await
+}
