@@ -16,20 +16,16 @@ async fn task_recorded_but_never_published_is_applied_once() {
     let request = json!({"kind": "message", "role": "user", "messageId": "orphan-1", "contextId": "orphan-ctx",
         "taskId": id.to_string(),
         "parts": [{"kind": "data", "data": {"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 2}}]});
-    let accepted = store::tasks::accept(
-        &stack.db.pool,
-        NewTask {
-            id,
-            principal: "orphan",
-            context_id: "orphan-ctx",
-            message_id: "orphan-1",
-            request: &request,
-            capabilities: &json!([]),
-        },
-    )
-    .await
-    .unwrap();
-    assert!(matches!(accepted, Accepted::New(_)));
+    let task = NewTask {
+        id,
+        principal: "orphan".into(),
+        context_id: "orphan-ctx".into(),
+        message_id: "orphan-1".into(),
+        request,
+        capabilities: json!([]),
+    };
+    let accepted = store::tasks::accept(&stack.db.pool, &[task]).await;
+    assert!(matches!(accepted.as_slice(), [Ok(Accepted::New(_))]));
 
     let pool = stack.db.pool.clone();
     testkit::eventually(

@@ -1,6 +1,7 @@
 //! The whole shopping flow through the real ingress, NATS and workers, with this crate's
 //! JSON-RPC client: blocking sends, and non-blocking sends polled with tasks/get.
 
+use futures::StreamExt;
 use serde_json::{json, Value};
 use testkit::client::{action, checkout_of, data_part, message, quantity};
 use testkit::{Client, Stack, StackOptions};
@@ -26,6 +27,9 @@ async fn send(client: &Client, parts: Value, context_id: Option<&str>, blocking:
 async fn shop(blocking: bool) {
     let stack = Stack::start(StackOptions::default()).await;
     let client = stack.client("alice");
+    // A plain subscriber sees every task the ingress publishes to the partitions.
+    let nats = async_nats::connect(stack.nats.url()).await.expect("connecting to NATS");
+    let mut queued = nats.subscribe("cartwright.tasks.>").await.expect("subscribing");
 
     let found = send(
         &client,
@@ -116,6 +120,18 @@ async fn shop(blocking: bool) {
             process.name
         );
     }
+    let complete_queued = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(task) = queued.next().await {
+            let payload = String::from_utf8_lossy(&task.payload);
+            assert!(!payload.contains("tok_flow_secret"), "the credential is never queued");
+            if payload.contains("complete_checkout") {
+                return;
+            }
+        }
+    });
+    complete_queued
+        .await
+        .expect("the complete_checkout task was seen on its partition subject");
 }
 
 /// Blocking sends: each returns the finished task.

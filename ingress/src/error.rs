@@ -107,6 +107,19 @@ impl IntoResponse for Error {
 
 impl From<store::Error> for Error {
     fn from(error: store::Error) -> Self {
+        Error::from(&error)
+    }
+}
+
+/// A failure shared by a batch of accepted tasks.
+impl From<std::sync::Arc<store::Error>> for Error {
+    fn from(error: std::sync::Arc<store::Error>) -> Self {
+        Error::from(&*error)
+    }
+}
+
+impl From<&store::Error> for Error {
+    fn from(error: &store::Error) -> Self {
         if error.is_unavailable() {
             tracing::warn!(%error, "PostgreSQL unavailable");
             Error::Unavailable("database")

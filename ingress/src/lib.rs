@@ -29,7 +29,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use schemas::merchant::Merchant;
 use sqlx::PgPool;
+use store::batch::Batcher;
 use store::notify::TaskWatcher;
+use store::tasks::{AcceptResult, NewTask};
 use tower_http::services::ServeDir;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -48,6 +50,8 @@ pub struct AppState {
     pub profiles: Arc<ucp::profiles::Profiles>,
     pub catalog: Arc<store::catalog::Cache>,
     pub documents: Arc<well_known::Documents>,
+    /// Records accepted tasks, many concurrent requests per statement.
+    pub accepts: Batcher<NewTask, AcceptResult>,
 }
 
 /// The HTTP application.
@@ -96,6 +100,17 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
     let catalog = Arc::new(store::catalog::Cache::new(db.clone()));
+    let accepts = {
+        let db = db.clone();
+        Batcher::start(
+            config.accept_batch,
+            config.accept_statements,
+            move |tasks: Vec<NewTask>| {
+                let db = db.clone();
+                async move { store::tasks::accept(&db, &tasks).await }
+            },
+        )
+    };
     let state = AppState {
         config: Arc::new(config),
         db,
@@ -106,6 +121,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
         profiles: Arc::new(ucp::profiles::Profiles::new()),
         catalog,
         documents: Arc::new(documents),
+        accepts,
     };
     tracing::info!(%addr, "ingress listening");
     axum::serve(listener, app(state))

@@ -28,6 +28,28 @@ pub enum Turn {
     Chat { text: String },
 }
 
+impl Turn {
+    /// Replaces payment credentials, and secrets inside free-form values, with
+    /// [`crate::redact::REDACTED`], as `redact_secrets` does for the stored message: the turn
+    /// then may be queued.
+    pub fn redact_secrets(&mut self) {
+        if let Turn::Action {
+            action: Action::CompleteCheckout {
+                instrument,
+                risk_signals,
+            },
+        } = self
+        {
+            if let Some(credential) = &mut instrument.credential {
+                *credential = Value::String(crate::redact::REDACTED.to_owned());
+            }
+            if let Some(signals) = risk_signals {
+                crate::redact::redact_secrets(signals);
+            }
+        }
+    }
+}
+
 /// A commerce action with its validated parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]

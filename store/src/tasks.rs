@@ -1,7 +1,8 @@
 //! Tasks: accepted by the ingress, finished by a worker, read and cancelled by their owner.
 //! Every read and write is scoped to the principal that owns the task.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use schemas::a2a::Message;
@@ -80,13 +81,13 @@ impl TaskRow {
 }
 
 /// A task the ingress is about to record.
-pub struct NewTask<'a> {
+pub struct NewTask {
     pub id: Uuid,
-    pub principal: &'a str,
-    pub context_id: &'a str,
-    pub message_id: &'a str,
-    pub request: &'a Value,
-    pub capabilities: &'a Value,
+    pub principal: String,
+    pub context_id: String,
+    pub message_id: String,
+    pub request: Value,
+    pub capabilities: Value,
 }
 
 /// The outcome of [`accept`].
@@ -98,11 +99,124 @@ pub enum Accepted {
     Existing(TaskRow),
 }
 
-/// Records a task in state `submitted` with the next sequence number of its conversation (one
-/// statement, so one round trip and an implicit transaction). A messageId the principal already
+/// One task's outcome in [`accept`]; a failure may be shared by the whole batch.
+pub type AcceptResult = std::result::Result<Accepted, Arc<Error>>;
+
+/// Records tasks in state `submitted`, each with the next sequence number of its conversation
+/// (in the order given, for tasks of the same conversation). A messageId the principal already
 /// used returns the existing task instead, however many copies arrive at once: the unique
 /// constraint decides, not a prior read.
-pub async fn accept(pool: &PgPool, new: NewTask<'_>) -> Result<Accepted> {
+///
+/// A batch is one statement (one round trip, one commit). If it fails on a constraint (a copy of
+/// a messageId recorded concurrently) or the batch repeats a messageId, the tasks are accepted
+/// one by one, which resolves each copy to the task that won.
+pub async fn accept(pool: &PgPool, tasks: &[NewTask]) -> Vec<AcceptResult> {
+    if tasks.len() > 1 && !repeats_message_id(tasks) {
+        match accept_batch(pool, tasks).await {
+            Ok(accepted) => return accepted.into_iter().map(Ok).collect(),
+            Err(error) if error.is_unavailable() => {
+                let error = Arc::new(error);
+                return tasks.iter().map(|_| Err(error.clone())).collect();
+            }
+            Err(error) => tracing::debug!(%error, size = tasks.len(), "batch accept failed; accepting one by one"),
+        }
+    }
+    let mut outcomes: Vec<AcceptResult> = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        let unavailable = outcomes
+            .iter()
+            .rev()
+            .find_map(|o| o.as_ref().err().filter(|e| e.is_unavailable()));
+        let outcome = match unavailable {
+            Some(error) => Err(error.clone()),
+            None => accept_one(pool, task).await.map_err(Arc::new),
+        };
+        outcomes.push(outcome);
+    }
+    outcomes
+}
+
+fn repeats_message_id(tasks: &[NewTask]) -> bool {
+    let mut seen = HashSet::with_capacity(tasks.len());
+    !tasks.iter().all(|t| seen.insert((&t.principal, &t.message_id)))
+}
+
+/// Accepts distinct tasks in one statement: skip messageIds already recorded, take each
+/// conversation's next sequence numbers (conversations locked in key order), insert the tasks.
+async fn accept_batch(pool: &PgPool, tasks: &[NewTask]) -> Result<Vec<Accepted>> {
+    let inserted: Vec<TaskRow> = sqlx::query_as(&format!(
+        "WITH input AS (
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[])
+                 WITH ORDINALITY AS i (id, principal, context_id, message_id, request, capabilities, ord)
+         ), fresh AS (
+             SELECT i.*, row_number() OVER (PARTITION BY i.principal, i.context_id ORDER BY i.ord) AS nth
+             FROM input i
+             WHERE NOT EXISTS (
+                 SELECT 1 FROM tasks t WHERE t.message_id = i.message_id AND t.principal = i.principal
+             )
+         ), counts AS (
+             SELECT principal, context_id, count(*) AS n FROM fresh GROUP BY principal, context_id
+         ), context AS (
+             INSERT INTO contexts (principal, context_id, last_seq)
+             SELECT principal, context_id, n FROM counts ORDER BY principal, context_id
+             ON CONFLICT (principal, context_id)
+             DO UPDATE SET last_seq = contexts.last_seq + EXCLUDED.last_seq, updated_at = now()
+             RETURNING principal, context_id, last_seq
+         )
+         INSERT INTO tasks (id, principal, context_id, seq, message_id, request, capabilities)
+         SELECT f.id, f.principal, f.context_id, c.last_seq - n.n + f.nth, f.message_id, f.request,
+                f.capabilities
+         FROM fresh f
+         JOIN context c ON c.principal = f.principal AND c.context_id = f.context_id
+         JOIN counts n ON n.principal = f.principal AND n.context_id = f.context_id
+         ORDER BY f.ord
+         RETURNING {COLUMNS}"
+    ))
+    .bind(tasks.iter().map(|t| t.id).collect::<Vec<_>>())
+    .bind(tasks.iter().map(|t| t.principal.as_str()).collect::<Vec<_>>())
+    .bind(tasks.iter().map(|t| t.context_id.as_str()).collect::<Vec<_>>())
+    .bind(tasks.iter().map(|t| t.message_id.as_str()).collect::<Vec<_>>())
+    .bind(tasks.iter().map(|t| &t.request).collect::<Vec<_>>())
+    .bind(tasks.iter().map(|t| &t.capabilities).collect::<Vec<_>>())
+    .fetch_all(pool)
+    .await?;
+    let mut inserted: HashMap<Uuid, TaskRow> = inserted.into_iter().map(|row| (row.id, row)).collect();
+    let resent: Vec<&NewTask> = tasks.iter().filter(|t| !inserted.contains_key(&t.id)).collect();
+    let mut existing = find_by_message_ids(pool, &resent).await?;
+    tasks
+        .iter()
+        .map(|t| match inserted.remove(&t.id) {
+            Some(row) => Ok(Accepted::New(row)),
+            None => existing
+                .remove(&(t.principal.clone(), t.message_id.clone()))
+                .map(Accepted::Existing)
+                .ok_or_else(|| Error::StoredRequest(format!("task for messageId {:?} vanished", t.message_id))),
+        })
+        .collect()
+}
+
+/// The tasks created by resent messages, by (principal, messageId).
+async fn find_by_message_ids(pool: &PgPool, resent: &[&NewTask]) -> Result<HashMap<(String, String), TaskRow>> {
+    if resent.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<TaskRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM tasks
+         WHERE (message_id, principal) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+    ))
+    .bind(resent.iter().map(|t| t.message_id.as_str()).collect::<Vec<_>>())
+    .bind(resent.iter().map(|t| t.principal.as_str()).collect::<Vec<_>>())
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| ((row.principal.clone(), row.message_id.clone()), row))
+        .collect())
+}
+
+/// Accepts one task in one statement (take the conversation's next sequence number, insert);
+/// a unique violation on the messageId means a copy won, and returns its task.
+async fn accept_one(pool: &PgPool, new: &NewTask) -> Result<Accepted> {
     let inserted = sqlx::query_as::<_, TaskRow>(&format!(
         "WITH context AS (
              INSERT INTO contexts (principal, context_id, last_seq) VALUES ($2, $3, 1)
@@ -115,17 +229,17 @@ pub async fn accept(pool: &PgPool, new: NewTask<'_>) -> Result<Accepted> {
          RETURNING {COLUMNS}"
     ))
     .bind(new.id)
-    .bind(new.principal)
-    .bind(new.context_id)
-    .bind(new.message_id)
-    .bind(new.request)
-    .bind(new.capabilities)
+    .bind(&new.principal)
+    .bind(&new.context_id)
+    .bind(&new.message_id)
+    .bind(&new.request)
+    .bind(&new.capabilities)
     .fetch_one(pool)
     .await;
     match inserted {
         Ok(row) => Ok(Accepted::New(row)),
         Err(e) if violated_constraint(&e) == Some("tasks_message_id_principal_key") => {
-            let existing = find_by_message_id(pool, new.principal, new.message_id)
+            let existing = find_by_message_id(pool, &new.principal, &new.message_id)
                 .await?
                 .ok_or(Error::Database(e))?;
             Ok(Accepted::Existing(existing))

@@ -19,7 +19,7 @@ use schemas::a2a::{Message, MessageSendParams, Role};
 use schemas::action::{parse_turn, Turn};
 use schemas::redact::redact_secrets;
 use schemas::ucp::EXTENSION_URI;
-use schemas::{partition_of, TaskState};
+use schemas::{partition_of, TaskEnvelope, TaskState};
 use serde_json::Value;
 use store::tasks::{Accepted, NewTask, TaskRow};
 use uuid::Uuid;
@@ -68,24 +68,41 @@ pub async fn handle(
     let mut request = message;
     request.context_id = Some(context_id.clone());
     request.task_id = Some(task_id.to_string());
-    let mut request = serde_json::to_value(&request).map_err(|e| Error::Internal(e.to_string()))?;
-    redact_secrets(&mut request);
-    let capabilities = serde_json::to_value(&capabilities).map_err(|e| Error::Internal(e.to_string()))?;
+    let message_id = request.message_id.clone();
+    let mut stored = serde_json::to_value(&request).map_err(|e| Error::Internal(e.to_string()))?;
+    redact_secrets(&mut stored);
     let new = NewTask {
         id: task_id,
-        principal: &principal.0,
-        context_id: &context_id,
-        message_id: request["messageId"].as_str().unwrap_or_default(),
-        request: &request,
-        capabilities: &capabilities,
+        principal: principal.0.clone(),
+        context_id: context_id.clone(),
+        message_id: message_id.clone(),
+        request: stored,
+        capabilities: serde_json::to_value(&capabilities).map_err(|e| Error::Internal(e.to_string()))?,
     };
-    let (row, resent) = match store::tasks::accept(&state.db, new).await? {
+    let accepted = state
+        .accepts
+        .submit(new)
+        .await
+        .ok_or(Error::Unavailable("database"))??;
+    let (row, resent) = match accepted {
         Accepted::New(row) => (row, false),
         Accepted::Existing(row) => (row, true),
     };
     tracing::info!(task_id = %row.id, context_id = %row.context_id, seq = row.seq, resent, "task accepted");
     if !resent {
-        publish(state, &row).await?;
+        let mut turn = turn;
+        turn.redact_secrets();
+        let envelope = TaskEnvelope {
+            task_id: row.id,
+            principal: row.principal.clone(),
+            context_id,
+            seq: row.seq,
+            message_id,
+            turn,
+            capabilities,
+            accepted_at: row.created_at,
+        };
+        publish(state, &envelope).await?;
     }
     respond(state, principal, row, &params.configuration, resent).await
 }
@@ -100,7 +117,7 @@ async fn respond(
     resent: bool,
 ) -> Result<Value, Error> {
     if resent && row.state == TaskState::Submitted {
-        publish(state, &row).await?;
+        publish(state, &row.envelope()?).await?;
     }
     let blocking = configuration.as_ref().and_then(|c| c.blocking).unwrap_or(true);
     let history_length = configuration.as_ref().and_then(|c| c.history_length);
@@ -112,10 +129,13 @@ async fn respond(
     serde_json::to_value(task_view::task(&row, history_length)?).map_err(|e| Error::Internal(e.to_string()))
 }
 
-async fn publish(state: &AppState, row: &TaskRow) -> Result<(), Error> {
-    let envelope = row.envelope()?;
-    let partition = partition_of(&row.principal, &row.context_id, state.config.topology.partitions);
-    queue::publish_task(&state.js, partition, &envelope, PUBLISH_TIMEOUT).await?;
+async fn publish(state: &AppState, envelope: &TaskEnvelope) -> Result<(), Error> {
+    let partition = partition_of(
+        &envelope.principal,
+        &envelope.context_id,
+        state.config.topology.partitions,
+    );
+    queue::publish_task(&state.js, partition, envelope, PUBLISH_TIMEOUT).await?;
     Ok(())
 }
 

@@ -1,0 +1,76 @@
+//! The ingress records concurrent requests in one statement (`store::tasks::accept` with many
+//! tasks). A batch must give each conversation's tasks consecutive sequence numbers in request
+//! order, resolve messageIds sent before to their existing tasks, and resolve a messageId
+//! repeated inside the batch to one task.
+
+use serde_json::json;
+use store::tasks::{Accepted, NewTask};
+use testkit::db::TestDb;
+use uuid::Uuid;
+
+fn task(principal: &str, context_id: &str, message_id: &str) -> NewTask {
+    NewTask {
+        id: Uuid::new_v4(),
+        principal: principal.into(),
+        context_id: context_id.into(),
+        message_id: message_id.into(),
+        request: json!({"kind": "message", "role": "user", "messageId": message_id,
+            "parts": [{"kind": "text", "text": "hello"}]}),
+        capabilities: json!([]),
+    }
+}
+
+/// (new?, seq) of each outcome, or a panic naming the failure.
+fn outcomes(results: Vec<store::tasks::AcceptResult>) -> Vec<(bool, i64)> {
+    results
+        .into_iter()
+        .map(|r| match r.expect("accepted") {
+            Accepted::New(row) => (true, row.seq),
+            Accepted::Existing(row) => (false, row.seq),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_batch_numbers_each_conversation_in_order() {
+    let db = TestDb::create("http://localhost").await;
+    let first = store::tasks::accept(&db.pool, &[task("p", "a", "a-1")]).await;
+    assert_eq!(outcomes(first), vec![(true, 1)]);
+
+    let batch = [
+        task("p", "a", "a-2"),
+        task("p", "b", "b-1"),
+        task("p", "a", "a-3"),
+        task("q", "a", "qa-1"),
+        task("p", "b", "b-2"),
+    ];
+    let accepted = outcomes(store::tasks::accept(&db.pool, &batch).await);
+    assert_eq!(accepted, vec![(true, 2), (true, 1), (true, 3), (true, 1), (true, 2)]);
+    let last_seq: i64 = sqlx::query_scalar("SELECT last_seq FROM contexts WHERE principal = 'p' AND context_id = 'a'")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(last_seq, 3, "the conversation's counter matches its tasks");
+}
+
+#[tokio::test]
+async fn a_batch_resolves_resent_and_repeated_message_ids_to_one_task_each() {
+    let db = TestDb::create("http://localhost").await;
+    let sent = store::tasks::accept(&db.pool, &[task("p", "a", "m-1")]).await;
+    assert_eq!(outcomes(sent), vec![(true, 1)]);
+
+    let resent = [task("p", "a", "m-1"), task("p", "a", "m-2")];
+    assert_eq!(
+        outcomes(store::tasks::accept(&db.pool, &resent).await),
+        vec![(false, 1), (true, 2)],
+        "a resent messageId returns its task and takes no sequence number"
+    );
+
+    let repeated = [task("p", "a", "m-3"), task("p", "a", "m-3"), task("p", "a", "m-4")];
+    assert_eq!(
+        outcomes(store::tasks::accept(&db.pool, &repeated).await),
+        vec![(true, 3), (false, 3), (true, 4)],
+        "a messageId repeated within a batch makes one task"
+    );
+    assert_eq!(db.count("tasks").await, 4);
+}
