@@ -34,17 +34,17 @@ fn outcomes(results: Vec<store::tasks::AcceptResult>) -> Vec<(bool, i64)> {
 #[tokio::test]
 async fn a_batch_numbers_each_conversation_in_order() {
     let db = TestDb::create("http://localhost").await;
-    let first = store::tasks::accept(&db.pool, &[task("p", "a", "a-1")]).await;
+    let first = store::tasks::accept(&db.pool, vec![task("p", "a", "a-1")]).await;
     assert_eq!(outcomes(first), vec![(true, 1)]);
 
-    let batch = [
+    let batch = vec![
         task("p", "a", "a-2"),
         task("p", "b", "b-1"),
         task("p", "a", "a-3"),
         task("q", "a", "qa-1"),
         task("p", "b", "b-2"),
     ];
-    let accepted = outcomes(store::tasks::accept(&db.pool, &batch).await);
+    let accepted = outcomes(store::tasks::accept(&db.pool, batch).await);
     assert_eq!(accepted, vec![(true, 2), (true, 1), (true, 3), (true, 1), (true, 2)]);
     let last_seq: i64 = sqlx::query_scalar("SELECT last_seq FROM contexts WHERE principal = 'p' AND context_id = 'a'")
         .fetch_one(&db.pool)
@@ -56,19 +56,19 @@ async fn a_batch_numbers_each_conversation_in_order() {
 #[tokio::test]
 async fn a_batch_resolves_resent_and_repeated_message_ids_to_one_task_each() {
     let db = TestDb::create("http://localhost").await;
-    let sent = store::tasks::accept(&db.pool, &[task("p", "a", "m-1")]).await;
+    let sent = store::tasks::accept(&db.pool, vec![task("p", "a", "m-1")]).await;
     assert_eq!(outcomes(sent), vec![(true, 1)]);
 
-    let resent = [task("p", "a", "m-1"), task("p", "a", "m-2")];
+    let resent = vec![task("p", "a", "m-1"), task("p", "a", "m-2")];
     assert_eq!(
-        outcomes(store::tasks::accept(&db.pool, &resent).await),
+        outcomes(store::tasks::accept(&db.pool, resent).await),
         vec![(false, 1), (true, 2)],
         "a resent messageId returns its task and takes no sequence number"
     );
 
-    let repeated = [task("p", "a", "m-3"), task("p", "a", "m-3"), task("p", "a", "m-4")];
+    let repeated = vec![task("p", "a", "m-3"), task("p", "a", "m-3"), task("p", "a", "m-4")];
     assert_eq!(
-        outcomes(store::tasks::accept(&db.pool, &repeated).await),
+        outcomes(store::tasks::accept(&db.pool, repeated).await),
         vec![(true, 3), (false, 3), (true, 4)],
         "a messageId repeated within a batch makes one task"
     );

@@ -24,7 +24,7 @@ async fn task_recorded_but_never_published_is_applied_once() {
         request,
         capabilities: json!([]),
     };
-    let accepted = store::tasks::accept(&stack.db.pool, &[task]).await;
+    let accepted = store::tasks::accept(&stack.db.pool, vec![task]).await;
     assert!(matches!(accepted.as_slice(), [Ok(Accepted::New(_))]));
 
     let pool = stack.db.pool.clone();

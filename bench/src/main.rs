@@ -41,6 +41,11 @@ const E2E_CONVERSATIONS: usize = 128;
 const HEADROOM_CONVERSATIONS: usize = 1000;
 const HEADROOM_TURN_MS: u64 = 2000;
 
+/// The same allocator as the binaries under test, so the load generator takes less of the
+/// CPU they share.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();

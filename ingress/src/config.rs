@@ -11,10 +11,10 @@ pub const DB_POOL_SIZE_DEFAULT: u32 = 16;
 pub const BLOCKING_TIMEOUT_DEFAULT: u64 = 30;
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES_DEFAULT: usize = 256 * 1024;
-/// Most tasks one accept statement records.
-pub const ACCEPT_BATCH_DEFAULT: usize = 64;
-/// Accept statements run at once (each holds one connection of the pool).
-pub const ACCEPT_STATEMENTS_DEFAULT: usize = 4;
+/// Most tasks one statement records or reads.
+pub const STORE_BATCH_DEFAULT: usize = 64;
+/// Statements of each kind (accepts, reads) run at once; each holds a connection of the pool.
+pub const STORE_STATEMENTS_DEFAULT: usize = 4;
 /// The shortest JWT secret accepted (HS256 wants at least 256 bits).
 pub const MIN_SECRET_LEN: usize = 32;
 
@@ -51,12 +51,13 @@ pub struct Config {
     /// Seconds a blocking message/send waits for its task.
     #[arg(long, env = "BLOCKING_TIMEOUT", default_value_t = BLOCKING_TIMEOUT_DEFAULT, global = true)]
     pub blocking_timeout: u64,
-    /// Most tasks (of concurrent requests) recorded by one accept statement.
-    #[arg(long, env = "ACCEPT_BATCH", default_value_t = ACCEPT_BATCH_DEFAULT, global = true)]
-    pub accept_batch: usize,
-    /// Accept statements run at once; requests that arrive meanwhile go in the next one.
-    #[arg(long, env = "ACCEPT_STATEMENTS", default_value_t = ACCEPT_STATEMENTS_DEFAULT, global = true)]
-    pub accept_statements: usize,
+    /// Most tasks (of concurrent requests) recorded or read by one statement.
+    #[arg(long, env = "STORE_BATCH", default_value_t = STORE_BATCH_DEFAULT, global = true)]
+    pub store_batch: usize,
+    /// Accept statements, and read statements, run at once; requests that arrive meanwhile go
+    /// in the next one.
+    #[arg(long, env = "STORE_STATEMENTS", default_value_t = STORE_STATEMENTS_DEFAULT, global = true)]
+    pub store_statements: usize,
     /// Largest request body in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = MAX_BODY_BYTES_DEFAULT, global = true)]
     pub max_body_bytes: usize,
@@ -100,11 +101,11 @@ impl Config {
         if self.db_pool_size == 0 {
             return Err("DB_POOL_SIZE must be at least 1".into());
         }
-        if self.accept_batch == 0 {
-            return Err("ACCEPT_BATCH must be at least 1".into());
+        if self.store_batch == 0 {
+            return Err("STORE_BATCH must be at least 1".into());
         }
-        if self.accept_statements == 0 || self.accept_statements > self.db_pool_size as usize {
-            return Err("ACCEPT_STATEMENTS must be between 1 and DB_POOL_SIZE".into());
+        if self.store_statements == 0 || 2 * self.store_statements > self.db_pool_size as usize {
+            return Err("STORE_STATEMENTS must be at least 1 and at most half of DB_POOL_SIZE".into());
         }
         if self.blocking_timeout == 0 || self.blocking_timeout > 600 {
             return Err("BLOCKING_TIMEOUT must be between 1 and 600 seconds".into());

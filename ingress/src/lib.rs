@@ -9,12 +9,14 @@
 //! - [`ucp`]: UCP-Agent header, client profiles, capability negotiation.
 //! - [`well_known`]: agent card and UCP business profile, with ETags.
 //! - [`health`]: liveness and readiness.
+//! - [`task_store`]: task accepts and reads, batched across concurrent requests.
 
 pub mod a2a;
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod health;
+pub mod task_store;
 pub mod ucp;
 pub mod well_known;
 
@@ -29,9 +31,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use schemas::merchant::Merchant;
 use sqlx::PgPool;
-use store::batch::Batcher;
 use store::notify::TaskWatcher;
-use store::tasks::{AcceptResult, NewTask};
+use task_store::TaskStore;
 use tower_http::services::ServeDir;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -50,8 +51,8 @@ pub struct AppState {
     pub profiles: Arc<ucp::profiles::Profiles>,
     pub catalog: Arc<store::catalog::Cache>,
     pub documents: Arc<well_known::Documents>,
-    /// Records accepted tasks, many concurrent requests per statement.
-    pub accepts: Batcher<NewTask, AcceptResult>,
+    /// Records and reads tasks, many concurrent requests per statement.
+    pub tasks: TaskStore,
 }
 
 /// The HTTP application.
@@ -100,17 +101,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
     let catalog = Arc::new(store::catalog::Cache::new(db.clone()));
-    let accepts = {
-        let db = db.clone();
-        Batcher::start(
-            config.accept_batch,
-            config.accept_statements,
-            move |tasks: Vec<NewTask>| {
-                let db = db.clone();
-                async move { store::tasks::accept(&db, &tasks).await }
-            },
-        )
-    };
+    let tasks = TaskStore::start(&db, config.store_batch, config.store_statements);
     let state = AppState {
         config: Arc::new(config),
         db,
@@ -121,7 +112,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
         profiles: Arc::new(ucp::profiles::Profiles::new()),
         catalog,
         documents: Arc::new(documents),
-        accepts,
+        tasks,
     };
     tracing::info!(%addr, "ingress listening");
     axum::serve(listener, app(state))

@@ -3,6 +3,11 @@ use clap::Parser;
 use ingress::config::Command;
 use ingress::Config;
 
+/// mimalloc instead of glibc malloc: malloc and free were about a tenth of the machine's CPU
+/// samples in the end-to-end benchmark (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();

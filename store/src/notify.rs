@@ -130,6 +130,9 @@ impl TaskWatcher {
     }
 }
 
+/// The next change of a subscribed task, as a future.
+pub type Change<'a> = std::pin::Pin<Box<tokio::sync::futures::Notified<'a>>>;
+
 /// Interest in one task's changes; dropping it unregisters.
 pub struct Subscription {
     id: Uuid,
@@ -140,7 +143,7 @@ pub struct Subscription {
 impl Subscription {
     /// A future that resolves at the next change of the task. Call it, then re-read the task,
     /// then await it.
-    pub fn changed(&self) -> std::pin::Pin<Box<tokio::sync::futures::Notified<'_>>> {
+    pub fn changed(&self) -> Change<'_> {
         let mut notified = Box::pin(self.notify.notified());
         notified.as_mut().enable();
         notified

@@ -110,17 +110,32 @@ pub type AcceptResult = std::result::Result<Accepted, Arc<Error>>;
 /// A batch is one statement (one round trip, one commit). If it fails on a constraint (a copy of
 /// a messageId recorded concurrently) or the batch repeats a messageId, the tasks are accepted
 /// one by one, which resolves each copy to the task that won.
-pub async fn accept(pool: &PgPool, tasks: &[NewTask]) -> Vec<AcceptResult> {
-    if tasks.len() > 1 && !repeats_message_id(tasks) {
+pub async fn accept(pool: &PgPool, tasks: Vec<NewTask>) -> Vec<AcceptResult> {
+    if tasks.len() > 1 && !repeats_message_id(&tasks) {
+        let size = tasks.len();
         match accept_batch(pool, tasks).await {
             Ok(accepted) => return accepted.into_iter().map(Ok).collect(),
-            Err(error) if error.is_unavailable() => {
+            Err((error, _)) if error.is_unavailable() => {
                 let error = Arc::new(error);
-                return tasks.iter().map(|_| Err(error.clone())).collect();
+                return (0..size).map(|_| Err(error.clone())).collect();
             }
-            Err(error) => tracing::debug!(%error, size = tasks.len(), "batch accept failed; accepting one by one"),
+            Err((error, tasks)) => {
+                tracing::debug!(%error, size, "batch accept failed; accepting one by one");
+                return accept_each(pool, tasks).await;
+            }
         }
     }
+    accept_each(pool, tasks).await
+}
+
+fn repeats_message_id(tasks: &[NewTask]) -> bool {
+    let mut seen = HashSet::with_capacity(tasks.len());
+    !tasks.iter().all(|t| seen.insert((&t.principal, &t.message_id)))
+}
+
+/// Accepts tasks one statement each. Once the database is found unavailable, the rest get the
+/// same error at once instead of each waiting for a connection.
+async fn accept_each(pool: &PgPool, tasks: Vec<NewTask>) -> Vec<AcceptResult> {
     let mut outcomes: Vec<AcceptResult> = Vec::with_capacity(tasks.len());
     for task in tasks {
         let unavailable = outcomes
@@ -136,15 +151,41 @@ pub async fn accept(pool: &PgPool, tasks: &[NewTask]) -> Vec<AcceptResult> {
     outcomes
 }
 
-fn repeats_message_id(tasks: &[NewTask]) -> bool {
-    let mut seen = HashSet::with_capacity(tasks.len());
-    !tasks.iter().all(|t| seen.insert((&t.principal, &t.message_id)))
+/// What the database assigned to a task it recorded now.
+#[derive(sqlx::FromRow)]
+struct Recorded {
+    id: Uuid,
+    seq: i64,
+    created_at: DateTime<Utc>,
+}
+
+impl Recorded {
+    /// The stored row, built from what the caller sent and what the database assigned: the
+    /// documents are not sent back.
+    fn into_row(self, task: NewTask) -> TaskRow {
+        TaskRow {
+            id: self.id,
+            principal: task.principal,
+            context_id: task.context_id,
+            seq: self.seq,
+            message_id: task.message_id,
+            state: TaskState::Submitted,
+            request: task.request,
+            capabilities: task.capabilities,
+            reply: None,
+            artifacts: Value::Array(Vec::new()),
+            created_at: self.created_at,
+            updated_at: self.created_at,
+            finished_at: None,
+        }
+    }
 }
 
 /// Accepts distinct tasks in one statement: skip messageIds already recorded, take each
 /// conversation's next sequence numbers (conversations locked in key order), insert the tasks.
-async fn accept_batch(pool: &PgPool, tasks: &[NewTask]) -> Result<Vec<Accepted>> {
-    let inserted: Vec<TaskRow> = sqlx::query_as(&format!(
+/// On failure the tasks are handed back for the one-by-one path.
+async fn accept_batch(pool: &PgPool, tasks: Vec<NewTask>) -> std::result::Result<Vec<Accepted>, (Error, Vec<NewTask>)> {
+    let recorded = sqlx::query_as::<_, Recorded>(
         "WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[])
                  WITH ORDINALITY AS i (id, principal, context_id, message_id, request, capabilities, ord)
@@ -169,9 +210,8 @@ async fn accept_batch(pool: &PgPool, tasks: &[NewTask]) -> Result<Vec<Accepted>>
          FROM fresh f
          JOIN context c ON c.principal = f.principal AND c.context_id = f.context_id
          JOIN counts n ON n.principal = f.principal AND n.context_id = f.context_id
-         ORDER BY f.ord
-         RETURNING {COLUMNS}"
-    ))
+         RETURNING id, seq, created_at",
+    )
     .bind(tasks.iter().map(|t| t.id).collect::<Vec<_>>())
     .bind(tasks.iter().map(|t| t.principal.as_str()).collect::<Vec<_>>())
     .bind(tasks.iter().map(|t| t.context_id.as_str()).collect::<Vec<_>>())
@@ -179,20 +219,31 @@ async fn accept_batch(pool: &PgPool, tasks: &[NewTask]) -> Result<Vec<Accepted>>
     .bind(tasks.iter().map(|t| &t.request).collect::<Vec<_>>())
     .bind(tasks.iter().map(|t| &t.capabilities).collect::<Vec<_>>())
     .fetch_all(pool)
-    .await?;
-    let mut inserted: HashMap<Uuid, TaskRow> = inserted.into_iter().map(|row| (row.id, row)).collect();
-    let resent: Vec<&NewTask> = tasks.iter().filter(|t| !inserted.contains_key(&t.id)).collect();
-    let mut existing = find_by_message_ids(pool, &resent).await?;
-    tasks
-        .iter()
-        .map(|t| match inserted.remove(&t.id) {
-            Some(row) => Ok(Accepted::New(row)),
-            None => existing
-                .remove(&(t.principal.clone(), t.message_id.clone()))
-                .map(Accepted::Existing)
-                .ok_or_else(|| Error::StoredRequest(format!("task for messageId {:?} vanished", t.message_id))),
-        })
-        .collect()
+    .await;
+    let recorded = match recorded {
+        Ok(recorded) => recorded,
+        Err(error) => return Err((error.into(), tasks)),
+    };
+    let mut recorded: HashMap<Uuid, Recorded> = recorded.into_iter().map(|r| (r.id, r)).collect();
+    let resent: Vec<&NewTask> = tasks.iter().filter(|t| !recorded.contains_key(&t.id)).collect();
+    let mut existing = match find_by_message_ids(pool, &resent).await {
+        Ok(existing) => existing,
+        Err(error) => return Err((error, tasks)),
+    };
+    let mut accepted = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        accepted.push(match recorded.remove(&task.id) {
+            Some(recorded) => Accepted::New(recorded.into_row(task)),
+            None => match existing.remove(&(task.principal.clone(), task.message_id.clone())) {
+                Some(row) => Accepted::Existing(row),
+                None => {
+                    let error = Error::StoredRequest(format!("task for messageId {:?} vanished", task.message_id));
+                    return Err((error, Vec::new()));
+                }
+            },
+        });
+    }
+    Ok(accepted)
 }
 
 /// The tasks created by resent messages, by (principal, messageId).
@@ -216,8 +267,8 @@ async fn find_by_message_ids(pool: &PgPool, resent: &[&NewTask]) -> Result<HashM
 
 /// Accepts one task in one statement (take the conversation's next sequence number, insert);
 /// a unique violation on the messageId means a copy won, and returns its task.
-async fn accept_one(pool: &PgPool, new: &NewTask) -> Result<Accepted> {
-    let inserted = sqlx::query_as::<_, TaskRow>(&format!(
+async fn accept_one(pool: &PgPool, task: NewTask) -> Result<Accepted> {
+    let recorded = sqlx::query_as::<_, Recorded>(
         "WITH context AS (
              INSERT INTO contexts (principal, context_id, last_seq) VALUES ($2, $3, 1)
              ON CONFLICT (principal, context_id)
@@ -226,26 +277,41 @@ async fn accept_one(pool: &PgPool, new: &NewTask) -> Result<Accepted> {
          )
          INSERT INTO tasks (id, principal, context_id, seq, message_id, request, capabilities)
          SELECT $1, $2, $3, context.last_seq, $4, $5, $6 FROM context
-         RETURNING {COLUMNS}"
-    ))
-    .bind(new.id)
-    .bind(&new.principal)
-    .bind(&new.context_id)
-    .bind(&new.message_id)
-    .bind(&new.request)
-    .bind(&new.capabilities)
+         RETURNING id, seq, created_at",
+    )
+    .bind(task.id)
+    .bind(&task.principal)
+    .bind(&task.context_id)
+    .bind(&task.message_id)
+    .bind(&task.request)
+    .bind(&task.capabilities)
     .fetch_one(pool)
     .await;
-    match inserted {
-        Ok(row) => Ok(Accepted::New(row)),
+    match recorded {
+        Ok(recorded) => Ok(Accepted::New(recorded.into_row(task))),
         Err(e) if violated_constraint(&e) == Some("tasks_message_id_principal_key") => {
-            let existing = find_by_message_id(pool, &new.principal, &new.message_id)
+            let existing = find_by_message_id(pool, &task.principal, &task.message_id)
                 .await?
                 .ok_or(Error::Database(e))?;
             Ok(Accepted::Existing(existing))
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The principal's tasks by id, in the order asked; `None` where a task does not exist or
+/// belongs to someone else. One statement for many concurrent readers.
+pub async fn get_many(pool: &PgPool, keys: &[(String, Uuid)]) -> Result<Vec<Option<TaskRow>>> {
+    let rows: Vec<TaskRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM tasks WHERE (id, principal) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))"
+    ))
+    .bind(keys.iter().map(|(_, id)| *id).collect::<Vec<_>>())
+    .bind(keys.iter().map(|(principal, _)| principal.as_str()).collect::<Vec<_>>())
+    .fetch_all(pool)
+    .await?;
+    // The same task may be asked for more than once (copies of one message waiting together).
+    let rows: HashMap<Uuid, TaskRow> = rows.into_iter().map(|row| (row.id, row)).collect();
+    Ok(keys.iter().map(|(_, id)| rows.get(id).cloned()).collect())
 }
 
 /// The principal's task created by `message_id`, if any.

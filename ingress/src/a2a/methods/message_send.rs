@@ -21,6 +21,7 @@ use schemas::redact::redact_secrets;
 use schemas::ucp::EXTENSION_URI;
 use schemas::{partition_of, TaskEnvelope, TaskState};
 use serde_json::Value;
+use store::notify::{Change, Subscription};
 use store::tasks::{Accepted, NewTask, TaskRow};
 use uuid::Uuid;
 
@@ -65,6 +66,11 @@ pub async fn handle(
 
     let context_id = message.context_id.clone().unwrap_or_else(|| Uuid::new_v4().to_string());
     let task_id = Uuid::new_v4();
+    let blocking = params.configuration.as_ref().and_then(|c| c.blocking).unwrap_or(true);
+    // A blocking send listens before the task exists, so no change can slip past it.
+    let subscription = blocking.then(|| state.watcher.subscribe(task_id));
+    let first_change = subscription.as_ref().map(Subscription::changed);
+
     let mut request = message;
     request.context_id = Some(context_id.clone());
     request.task_id = Some(task_id.to_string());
@@ -79,17 +85,17 @@ pub async fn handle(
         request: stored,
         capabilities: serde_json::to_value(&capabilities).map_err(|e| Error::Internal(e.to_string()))?,
     };
-    let accepted = state
-        .accepts
-        .submit(new)
-        .await
-        .ok_or(Error::Unavailable("database"))??;
-    let (row, resent) = match accepted {
+    let (row, resent) = match state.tasks.accept(new).await? {
         Accepted::New(row) => (row, false),
         Accepted::Existing(row) => (row, true),
     };
     tracing::info!(task_id = %row.id, context_id = %row.context_id, seq = row.seq, resent, "task accepted");
-    if !resent {
+    if resent {
+        // Its first publish may have failed: publish again (JetStream drops the duplicate).
+        if row.state == TaskState::Submitted {
+            publish(state, &row.envelope()?).await?;
+        }
+    } else {
         let mut turn = turn;
         turn.redact_secrets();
         let envelope = TaskEnvelope {
@@ -104,27 +110,19 @@ pub async fn handle(
         };
         publish(state, &envelope).await?;
     }
-    respond(state, principal, row, &params.configuration, resent).await
-}
 
-/// Answers with the task, after republishing a resent task that may never have been published
-/// (its first publish failed) and, for a blocking send, after waiting for it to finish.
-async fn respond(
-    state: &AppState,
-    principal: &Principal,
-    row: TaskRow,
-    configuration: &Option<schemas::a2a::MessageSendConfiguration>,
-    resent: bool,
-) -> Result<Value, Error> {
-    if resent && row.state == TaskState::Submitted {
-        publish(state, &row.envelope()?).await?;
-    }
-    let blocking = configuration.as_ref().and_then(|c| c.blocking).unwrap_or(true);
-    let history_length = configuration.as_ref().and_then(|c| c.history_length);
-    let row = if blocking {
-        wait_for_end(state, principal, row).await?
-    } else {
-        row
+    let history_length = params.configuration.as_ref().and_then(|c| c.history_length);
+    let row = match (&subscription, first_change) {
+        (Some(subscription), Some(first_change)) if !resent => {
+            wait_for_end(state, principal, subscription, first_change, row).await?
+        }
+        (Some(_), _) => {
+            let subscription = state.watcher.subscribe(row.id);
+            let change = subscription.changed();
+            let current = read(state, principal, row.id).await?;
+            wait_for_end(state, principal, &subscription, change, current).await?
+        }
+        (None, _) => row,
     };
     serde_json::to_value(task_view::task(&row, history_length)?).map_err(|e| Error::Internal(e.to_string()))
 }
@@ -139,23 +137,29 @@ async fn publish(state: &AppState, envelope: &TaskEnvelope) -> Result<(), Error>
     Ok(())
 }
 
-/// Waits, on task-change notifications, until the task is terminal or needs input, or until
-/// the blocking cap passes; returns the task as it then is.
-async fn wait_for_end(state: &AppState, principal: &Principal, row: TaskRow) -> Result<TaskRow, Error> {
-    if row.state.ends_wait() {
-        return Ok(row);
-    }
-    let subscription = state.watcher.subscribe(row.id);
+async fn read(state: &AppState, principal: &Principal, id: Uuid) -> Result<TaskRow, Error> {
+    state.tasks.get(&principal.0, id).await?.ok_or(Error::TaskNotFound)
+}
+
+/// Waits, on task-change notifications, until the task is terminal or needs input, or until the
+/// blocking cap passes; returns the task as it then is. `change` was enabled before `current`
+/// was read, so a change after that read wakes it.
+async fn wait_for_end(
+    state: &AppState,
+    principal: &Principal,
+    subscription: &Subscription,
+    mut change: Change<'_>,
+    mut current: TaskRow,
+) -> Result<TaskRow, Error> {
     let deadline = tokio::time::Instant::now() + state.config.blocking_timeout();
-    loop {
-        let changed = subscription.changed();
-        let current = store::tasks::get(&state.db, &principal.0, row.id)
-            .await?
-            .ok_or(Error::TaskNotFound)?;
-        if current.state.ends_wait() || tokio::time::timeout_at(deadline, changed).await.is_err() {
-            return Ok(current);
+    while !current.state.ends_wait() {
+        if tokio::time::timeout_at(deadline, change).await.is_err() {
+            break;
         }
+        change = subscription.changed();
+        current = read(state, principal, current.id).await?;
     }
+    Ok(current)
 }
 
 fn validate_message(message: &Message) -> Result<(), Error> {
@@ -208,7 +212,7 @@ async fn refuse_continuation(state: &AppState, principal: &Principal, task_id: &
     let Ok(id) = task_id.parse() else {
         return Ok(Error::TaskNotFound);
     };
-    Ok(match store::tasks::get(&state.db, &principal.0, id).await? {
+    Ok(match state.tasks.get(&principal.0, id).await? {
         None => Error::TaskNotFound,
         Some(task) if task.state.is_terminal() => Error::UnsupportedOperation(format!(
             "task {task_id} is {} and accepts no more messages",

@@ -15,9 +15,7 @@ use crate::AppState;
 
 pub async fn handle(state: &AppState, principal: &Principal, params: TaskQueryParams) -> Result<Value, Error> {
     let id = params.id.parse().map_err(|_| Error::TaskNotFound)?;
-    let row = store::tasks::get(&state.db, &principal.0, id)
-        .await?
-        .ok_or(Error::TaskNotFound)?;
+    let row = state.tasks.get(&principal.0, id).await?.ok_or(Error::TaskNotFound)?;
     let task = task_view::task(&row, params.history_length)?;
     serde_json::to_value(task).map_err(|e| Error::Internal(e.to_string()))
 }
