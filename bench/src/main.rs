@@ -38,6 +38,9 @@ struct Args {
 
 const ACCEPT_LANES: usize = 64;
 const E2E_CONVERSATIONS: usize = 128;
+/// The nats-server configs measured, by the suffix of their rows' names: the project's (an
+/// fsync before every PubAck) and the bounded one (an fsync every second).
+const NATS_CONFIGS: [(&str, &str); 2] = [("", testkit::nats::CONFIG), ("/sync-1s", testkit::nats::CONFIG_SYNC_1S)];
 const HEADROOM_CONVERSATIONS: usize = 1000;
 const HEADROOM_TURN_MS: u64 = 2000;
 
@@ -57,38 +60,48 @@ async fn main() {
     let wanted = |name: &str| args.only.as_deref().is_none_or(|only| name.contains(only));
     let mut rows = Vec::new();
 
-    if wanted("acceptance") {
-        let stack = stack(0, &[]).await;
+    for (suffix, nats_config) in NATS_CONFIGS {
+        let name = format!("acceptance{suffix}");
+        if !wanted(&name) {
+            continue;
+        }
+        let stack = stack(0, &[], nats_config).await;
         let sample = accept(&stack, warmup, window).await;
         rows.push(Row::new(
-            "acceptance",
+            &name,
             "non-blocking message/send, 64 concurrent, no workers",
             &sample,
             None,
         ));
     }
     let mut one_worker = None;
-    for workers in [1usize, 2, 4] {
-        let name = format!("end-to-end/{workers}w");
+    let end_to_end = [1usize, 2, 4]
+        .map(|w| (w, NATS_CONFIGS[0]))
+        .into_iter()
+        .chain([(1, NATS_CONFIGS[1])]);
+    for (workers, (suffix, nats_config)) in end_to_end {
+        let name = format!("end-to-end/{workers}w{suffix}");
         if !wanted(&name) {
             continue;
         }
-        let stack = stack(workers, &[]).await;
+        let stack = stack(workers, &[], nats_config).await;
         let sample = converse(&stack, E2E_CONVERSATIONS, warmup, window).await;
         let verdict = verify(&stack).await;
-        let base = *one_worker.get_or_insert(sample.per_second());
+        let ratio = suffix
+            .is_empty()
+            .then(|| sample.per_second() / *one_worker.get_or_insert(sample.per_second()));
         let mut row = Row::new(
             &name,
             &format!("{E2E_CONVERSATIONS} conversations, blocking add_to_checkout, {workers} worker(s)"),
             &sample,
             Some(verdict),
         );
-        row.ratio = Some(sample.per_second() / base);
+        row.ratio = ratio;
         rows.push(row);
     }
     if wanted("headroom") {
         let env = [("SIMULATED_TURN_MS".to_owned(), HEADROOM_TURN_MS.to_string())];
-        let stack = stack(2, &env).await;
+        let stack = stack(2, &env, NATS_CONFIGS[0].1).await;
         let window = window.max(Duration::from_secs(20));
         let sample = converse(&stack, HEADROOM_CONVERSATIONS, Duration::from_secs(5), window).await;
         let verdict = verify(&stack).await;
@@ -109,13 +122,14 @@ async fn main() {
     println!("wrote {}", args.out);
 }
 
-async fn stack(workers: usize, worker_env: &[(String, String)]) -> Stack {
+async fn stack(workers: usize, worker_env: &[(String, String)], nats_config: &'static str) -> Stack {
     Stack::start(StackOptions {
         workers,
         partitions: 16,
         ack_wait: 30,
         worker_env: worker_env.to_vec(),
         db_pool_size: 16,
+        nats_config,
         ..Default::default()
     })
     .await

@@ -83,7 +83,8 @@ pub fn write(path: &str, table: &str, quick: bool) -> std::io::Result<()> {
         "{BEGIN}\n## Latest run\n\n\
          Measured {date} on this project's machine ({cores} cores), with nats-server, PostgreSQL, the ingress, \
          the workers and the load generator all sharing it. Release binaries, `LOG_LEVEL=info` (JSON logs on), \
-         nats-server with `sync_interval: always` (fsync before every PubAck), PostgreSQL defaults \
+         nats-server with `sync_interval: always` (fsync before every PubAck) except in rows marked \
+         `/sync-1s` (`deploy/nats-server-sync-1s.conf`: fsync every second), PostgreSQL defaults \
          (`synchronous_commit = on`), 16 partitions, `DB_POOL_SIZE=16` per process.{quick}\n\n{table}\n\
          Columns: *per second* counts operations that finished inside the measured window; p50/p99 are their latencies \
          (for blocking sends, from request to completed task). *ratio* is to one worker for end-to-end, and to the ideal \

@@ -24,7 +24,7 @@ pub async fn connect(
     Ok((client, js))
 }
 pub use publish::publish_task;
-pub use topology::{ensure_consumers, ensure_stream, Topology};
+pub use topology::{ensure_consumer, ensure_consumers, ensure_stream, Topology};
 
 /// What can go wrong talking to JetStream.
 #[derive(Debug, thiserror::Error)]
@@ -41,4 +41,12 @@ pub enum Error {
     PublishTimeout(std::time::Duration),
     #[error("could not encode the envelope: {0}")]
     Encode(#[from] serde_json::Error),
+}
+
+impl Error {
+    /// True when a publish found no stream for its subject: the server lost or never had the
+    /// task stream, and `ensure_stream` should create it before publishing again.
+    pub fn is_stream_missing(&self) -> bool {
+        matches!(self, Error::Publish(e) if e.kind() == async_nats::jetstream::context::PublishErrorKind::StreamNotFound)
+    }
 }

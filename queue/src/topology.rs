@@ -50,10 +50,16 @@ pub async fn ensure_stream(js: &jetstream::Context, topology: &Topology) -> Resu
 
 /// Creates or updates one durable pull consumer per partition.
 pub async fn ensure_consumers(js: &jetstream::Context, topology: &Topology) -> Result<(), Error> {
-    let stream = js.get_stream(TASK_STREAM).await?;
     for partition in 0..topology.partitions {
-        stream.create_consumer(consumer_config(partition, topology)).await?;
+        ensure_consumer(js, topology, partition).await?;
     }
+    Ok(())
+}
+
+/// Creates or updates the durable pull consumer of one partition.
+pub async fn ensure_consumer(js: &jetstream::Context, topology: &Topology, partition: u32) -> Result<(), Error> {
+    let stream = js.get_stream(TASK_STREAM).await?;
+    stream.create_consumer(consumer_config(partition, topology)).await?;
     Ok(())
 }
 

@@ -28,6 +28,8 @@ pub struct StackOptions {
     pub log_level: String,
     /// The PostgreSQL server to create the database on (default: `TEST_DATABASE_URL`).
     pub postgres_admin_url: Option<String>,
+    /// The nats-server config file (default: the project's, [`crate::nats::CONFIG`]).
+    pub nats_config: &'static str,
 }
 
 impl Default for StackOptions {
@@ -41,6 +43,7 @@ impl Default for StackOptions {
             db_pool_size: 8,
             log_level: "info".to_owned(),
             postgres_admin_url: None,
+            nats_config: crate::nats::CONFIG,
         }
     }
 }
@@ -68,7 +71,7 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start(options: StackOptions) -> Stack {
-        let nats = NatsServer::start().await;
+        let nats = NatsServer::start_with(options.nats_config).await;
         let port = crate::free_port();
         let base_url = format!("http://127.0.0.1:{port}");
         let db = match &options.postgres_admin_url {

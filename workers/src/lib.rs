@@ -29,6 +29,7 @@ pub use config::Config;
 
 use crate::commerce::actions::Settings;
 use crate::consume::conversations::{Conversations, Handler};
+use crate::consume::partition::Puller;
 use crate::consume::turns::{TurnBatcher, Turns};
 use crate::fault::Faults;
 
@@ -72,6 +73,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         simulated_turn,
     });
     let (stop, stopped) = watch::channel(false);
+    let puller = Arc::new(Puller {
+        js: js.clone(),
+        topology: topology.clone(),
+        conversations: Arc::clone(&conversations),
+        batch: config.pull_batch,
+    });
     let mut pullers = Vec::new();
     for partition in 0..topology.partitions {
         let consumer = stream
@@ -81,9 +88,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         pullers.push(tokio::spawn(consume::partition::run(
             partition,
             consumer,
-            Arc::clone(&conversations),
-            config.pull_batch,
-            topology.ack_wait,
+            puller.clone(),
             stopped.clone(),
         )));
     }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::PullConsumer;
+use async_nats::jetstream::Context;
 use futures::StreamExt;
 use schemas::TaskEnvelope;
 use tokio::sync::watch;
@@ -19,31 +20,37 @@ const PULL_HEARTBEAT: Duration = Duration::from_secs(2);
 /// Pause before pulling again after the pull stream failed.
 const REPULL_DELAY: Duration = Duration::from_millis(500);
 
-/// Pulls `consumer` until `stop` turns true, dispatching each task to its conversation.
-pub async fn run(
-    partition: u32,
-    consumer: PullConsumer,
-    conversations: Arc<Conversations>,
-    batch: usize,
-    ack_wait: Duration,
-    mut stop: watch::Receiver<bool>,
-) {
+/// What a partition's pull loop needs besides its consumer.
+pub struct Puller {
+    pub js: Context,
+    pub topology: queue::Topology,
+    pub conversations: Arc<Conversations>,
+    /// Messages fetched per pull request.
+    pub batch: usize,
+}
+
+/// Pulls `consumer` until `stop` turns true, dispatching each task to its conversation. When a
+/// pull fails, the stream and the partition's consumer are ensured again before the next pull:
+/// a server that lost its store comes back without them (the reconciler republishes the tasks
+/// they held).
+pub async fn run(partition: u32, consumer: PullConsumer, puller: Arc<Puller>, mut stop: watch::Receiver<bool>) {
+    let ack_wait = puller.topology.ack_wait;
     while !*stop.borrow() {
         let pulled = consumer
             .stream()
             .expires(PULL_EXPIRES)
             .heartbeat(PULL_HEARTBEAT)
-            .max_messages_per_batch(batch)
+            .max_messages_per_batch(puller.batch)
             .messages()
             .await;
         let mut messages = match pulled {
             Ok(messages) => messages,
             Err(error) => {
                 tracing::warn!(partition, %error, "could not pull; pulling again shortly");
-                tokio::select! {
-                    _ = stop.changed() => return,
-                    _ = tokio::time::sleep(REPULL_DELAY) => continue,
+                if !recover(&puller, partition, &mut stop).await {
+                    return;
                 }
+                continue;
             }
         };
         loop {
@@ -55,7 +62,7 @@ pub async fn run(
                 Some(Ok(message)) => match serde_json::from_slice::<TaskEnvelope>(&message.payload) {
                     Ok(envelope) => {
                         let keepalive = Keepalive::start(&message, ack_wait);
-                        conversations.dispatch(Job {
+                        puller.conversations.dispatch(Job {
                             envelope: Arc::new(envelope),
                             message,
                             keepalive,
@@ -66,9 +73,32 @@ pub async fn run(
                         acknowledge(&message, Outcome::Discard).await;
                     }
                 },
-                Some(Err(error)) => tracing::warn!(partition, %error, "pull stream error"),
+                Some(Err(error)) => {
+                    tracing::warn!(partition, %error, "pull stream error; pulling again shortly");
+                    if !recover(&puller, partition, &mut stop).await {
+                        return;
+                    }
+                    break;
+                }
                 None => break,
             }
         }
     }
+}
+
+/// Waits a moment, then ensures the stream and this partition's consumer exist. Returns false
+/// if the worker is stopping.
+async fn recover(puller: &Puller, partition: u32, stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = stop.changed() => return false,
+        _ = tokio::time::sleep(REPULL_DELAY) => {}
+    }
+    let ensured = match queue::ensure_stream(&puller.js, &puller.topology).await {
+        Ok(()) => queue::ensure_consumer(&puller.js, &puller.topology, partition).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = ensured {
+        tracing::warn!(partition, %error, "could not ensure the stream and consumer yet");
+    }
+    true
 }

@@ -127,13 +127,21 @@ pub async fn handle(
     serde_json::to_value(task_view::task(&row, history_length)?).map_err(|e| Error::Internal(e.to_string()))
 }
 
+/// Publishes the task to its partition. If the server has no task stream (it lost its store),
+/// the stream is created again and the publish retried once.
 async fn publish(state: &AppState, envelope: &TaskEnvelope) -> Result<(), Error> {
-    let partition = partition_of(
-        &envelope.principal,
-        &envelope.context_id,
-        state.config.topology.partitions,
-    );
-    queue::publish_task(&state.js, partition, envelope, PUBLISH_TIMEOUT).await?;
+    let topology = &state.config.topology;
+    let partition = partition_of(&envelope.principal, &envelope.context_id, topology.partitions);
+    match queue::publish_task(&state.js, partition, envelope, PUBLISH_TIMEOUT).await {
+        Err(error) if error.is_stream_missing() => {
+            tracing::warn!(%error, "the task stream is missing; creating it again");
+            queue::ensure_stream(&state.js, &topology.topology()).await?;
+            queue::publish_task(&state.js, partition, envelope, PUBLISH_TIMEOUT).await?;
+        }
+        published => {
+            published?;
+        }
+    }
     Ok(())
 }
 
