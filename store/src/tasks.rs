@@ -5,11 +5,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use schemas::a2a::Message;
+use schemas::a2a::{Artifact, Message};
 use schemas::action::parse_turn;
 use schemas::{TaskEnvelope, TaskState};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
+use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
@@ -309,9 +310,26 @@ pub async fn get_many(pool: &PgPool, keys: &[(String, Uuid)]) -> Result<Vec<Opti
     .bind(keys.iter().map(|(principal, _)| principal.as_str()).collect::<Vec<_>>())
     .fetch_all(pool)
     .await?;
-    // The same task may be asked for more than once (copies of one message waiting together).
-    let rows: HashMap<Uuid, TaskRow> = rows.into_iter().map(|row| (row.id, row)).collect();
-    Ok(keys.iter().map(|(_, id)| rows.get(id).cloned()).collect())
+    // The same task may be asked for more than once (copies of one message waiting together):
+    // each asker but the last gets a copy.
+    let mut rows: HashMap<Uuid, TaskRow> = rows.into_iter().map(|row| (row.id, row)).collect();
+    let mut askers: HashMap<Uuid, usize> = HashMap::new();
+    for (_, id) in keys {
+        *askers.entry(*id).or_default() += 1;
+    }
+    Ok(keys
+        .iter()
+        .map(|(_, id)| {
+            let left = askers.get_mut(id).map(|n| {
+                *n -= 1;
+                *n
+            });
+            match left {
+                Some(0) => rows.remove(id),
+                _ => rows.get(id).cloned(),
+            }
+        })
+        .collect())
 }
 
 /// The principal's task created by `message_id`, if any.
@@ -389,8 +407,8 @@ pub async fn lock_for_turns(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Has
 /// A turn's result, written to its task.
 pub struct TurnResult {
     pub state: TaskState,
-    pub reply: Value,
-    pub artifacts: Value,
+    pub reply: Message,
+    pub artifacts: Vec<Artifact>,
 }
 
 /// A turn to close: its conversation's fence moves from `seq - 1` to `seq`, and its task gets
@@ -438,13 +456,13 @@ pub async fn complete_turns(conn: &mut PgConnection, turns: &[TurnClose<'_>]) ->
     .bind(
         turns
             .iter()
-            .map(|t| t.result.as_ref().map(|r| &r.reply))
+            .map(|t| t.result.as_ref().map(|r| Json(&r.reply)))
             .collect::<Vec<_>>(),
     )
     .bind(
         turns
             .iter()
-            .map(|t| t.result.as_ref().map(|r| &r.artifacts))
+            .map(|t| t.result.as_ref().map(|r| Json(&r.artifacts)))
             .collect::<Vec<_>>(),
     )
     .bind(

@@ -14,7 +14,6 @@ use chrono::Utc;
 use schemas::a2a::{Artifact, Message, Part};
 use schemas::action::Turn;
 use schemas::{TaskEnvelope, TaskState};
-use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use store::contexts::Key;
 use store::tasks::{TurnClose, TurnResult};
@@ -115,7 +114,7 @@ pub async fn apply(
                     (TaskState::Failed, Answer { text, data: None }, "error")
                 }
             };
-            let (reply, artifacts) = render(env, &answer, name);
+            let (reply, artifacts) = render(env, answer, name);
             Some(TurnResult {
                 state,
                 reply,
@@ -191,16 +190,16 @@ async fn run(cx: Context<'_>, env: &TaskEnvelope, stored: Stored) -> store::Resu
 }
 
 /// The agent's reply message and the task's artifacts.
-fn render(env: &TaskEnvelope, answer: &Answer, name: &str) -> (Value, Value) {
-    let mut parts = vec![Part::text(answer.text.clone())];
+fn render(env: &TaskEnvelope, answer: Answer, name: &str) -> (Message, Vec<Artifact>) {
+    let mut parts = vec![Part::text(answer.text)];
     let mut artifacts = Vec::new();
-    if let Some(data) = &answer.data {
-        parts.push(Part::data(data.clone()));
+    if let Some(data) = answer.data {
         artifacts.push(Artifact {
             artifact_id: Uuid::new_v4().to_string(),
             name: Some(name.to_owned()),
             parts: vec![Part::data(data.clone())],
         });
+        parts.push(Part::data(data));
     }
     let message = Message::agent(
         Uuid::new_v4().to_string(),
@@ -208,8 +207,5 @@ fn render(env: &TaskEnvelope, answer: &Answer, name: &str) -> (Value, Value) {
         &env.task_id.to_string(),
         parts,
     );
-    (
-        serde_json::to_value(message).unwrap_or(Value::Null),
-        serde_json::to_value(artifacts).unwrap_or(Value::Null),
-    )
+    (message, artifacts)
 }

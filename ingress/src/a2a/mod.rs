@@ -11,6 +11,8 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::auth::Principal;
@@ -35,6 +37,14 @@ impl Method {
             other => Method::Unknown(other.chars().take(64).collect()),
         }
     }
+}
+
+/// A successful JSON-RPC answer; `result` is already serialised.
+#[derive(Serialize)]
+struct Answer<'a> {
+    jsonrpc: &'static str,
+    id: &'a Value,
+    result: &'a RawValue,
 }
 
 /// A request that passed the JSON-RPC envelope checks.
@@ -69,7 +79,12 @@ pub async fn endpoint(
     };
     let id = request.id.clone();
     match dispatch(&state, &principal, &headers, request).await {
-        Ok(result) => axum::Json(json!({ "jsonrpc": "2.0", "id": id, "result": result })).into_response(),
+        Ok(result) => axum::Json(Answer {
+            jsonrpc: "2.0",
+            id: &id,
+            result: &result,
+        })
+        .into_response(),
         Err(error) => error.into_rpc_response(id),
     }
 }
@@ -79,7 +94,7 @@ async fn dispatch(
     principal: &Principal,
     headers: &HeaderMap,
     request: Request,
-) -> Result<Value, Error> {
+) -> Result<Box<RawValue>, Error> {
     match request.method {
         Method::MessageSend => methods::message_send::handle(state, principal, headers, params(request.params)?).await,
         Method::TasksGet => methods::tasks_get::handle(state, principal, params(request.params)?).await,

@@ -20,7 +20,7 @@ use schemas::action::{parse_turn, Turn};
 use schemas::redact::redact_secrets;
 use schemas::ucp::EXTENSION_URI;
 use schemas::{partition_of, TaskEnvelope, TaskState};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use store::notify::{Change, Subscription};
 use store::tasks::{Accepted, NewTask, TaskRow};
 use uuid::Uuid;
@@ -43,7 +43,7 @@ pub async fn handle(
     principal: &Principal,
     headers: &HeaderMap,
     params: MessageSendParams,
-) -> Result<Value, Error> {
+) -> Result<Box<RawValue>, Error> {
     let message = params.message;
     validate_message(&message)?;
     require_extension(headers)?;
@@ -124,7 +124,7 @@ pub async fn handle(
         }
         (None, _) => row,
     };
-    serde_json::to_value(task_view::task(&row, history_length)?).map_err(|e| Error::Internal(e.to_string()))
+    task_view::render(row, history_length)
 }
 
 /// Publishes the task to its partition. If the server has no task stream (it lost its store),

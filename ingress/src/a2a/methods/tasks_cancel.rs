@@ -6,7 +6,7 @@
 //! already ran or ended).
 
 use schemas::a2a::TaskIdParams;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use store::tasks::Cancel;
 
 use crate::a2a::task_view;
@@ -14,12 +14,12 @@ use crate::auth::Principal;
 use crate::error::Error;
 use crate::AppState;
 
-pub async fn handle(state: &AppState, principal: &Principal, params: TaskIdParams) -> Result<Value, Error> {
+pub async fn handle(state: &AppState, principal: &Principal, params: TaskIdParams) -> Result<Box<RawValue>, Error> {
     let id = params.id.parse().map_err(|_| Error::TaskNotFound)?;
     let row = match store::tasks::cancel(&state.db, &principal.0, id).await? {
         Cancel::Canceled(row) => row,
         Cancel::NotCancelable(row) => return Err(Error::TaskNotCancelable(row.state.as_str())),
         Cancel::NotFound => return Err(Error::TaskNotFound),
     };
-    serde_json::to_value(task_view::task(&row, None)?).map_err(|e| Error::Internal(e.to_string()))
+    task_view::render(row, None)
 }

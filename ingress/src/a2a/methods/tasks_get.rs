@@ -6,16 +6,15 @@
 //! another principal's task is "not found" too).
 
 use schemas::a2a::TaskQueryParams;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::a2a::task_view;
 use crate::auth::Principal;
 use crate::error::Error;
 use crate::AppState;
 
-pub async fn handle(state: &AppState, principal: &Principal, params: TaskQueryParams) -> Result<Value, Error> {
+pub async fn handle(state: &AppState, principal: &Principal, params: TaskQueryParams) -> Result<Box<RawValue>, Error> {
     let id = params.id.parse().map_err(|_| Error::TaskNotFound)?;
     let row = state.tasks.get(&principal.0, id).await?.ok_or(Error::TaskNotFound)?;
-    let task = task_view::task(&row, params.history_length)?;
-    serde_json::to_value(task).map_err(|e| Error::Internal(e.to_string()))
+    task_view::render(row, params.history_length)
 }
