@@ -14,9 +14,10 @@ fn task(principal: &str, context_id: &str, message_id: &str) -> NewTask {
         principal: principal.into(),
         context_id: context_id.into(),
         message_id: message_id.into(),
-        request: json!({"kind": "message", "role": "user", "messageId": message_id,
-            "parts": [{"kind": "text", "text": "hello"}]}),
-        capabilities: json!([]),
+        request: serde_json::from_value(json!({"kind": "message", "role": "user", "messageId": message_id,
+            "parts": [{"kind": "text", "text": "hello"}]}))
+        .expect("a message"),
+        capabilities: Vec::new(),
     }
 }
 

@@ -21,8 +21,8 @@ async fn task_recorded_but_never_published_is_applied_once() {
         principal: "orphan".into(),
         context_id: "orphan-ctx".into(),
         message_id: "orphan-1".into(),
-        request,
-        capabilities: json!([]),
+        request: serde_json::from_value(request).expect("a message"),
+        capabilities: Vec::new(),
     };
     let accepted = store::tasks::accept(&stack.db.pool, vec![task]).await;
     assert!(matches!(accepted.as_slice(), [Ok(Accepted::New(_))]));

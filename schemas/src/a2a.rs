@@ -67,6 +67,28 @@ pub struct Message {
 }
 
 impl Message {
+    /// Replaces payment credentials and other secrets in every part and in the metadata (see
+    /// [`crate::redact`]): the message may then be stored.
+    pub fn redact_secrets(&mut self) {
+        for part in &mut self.parts {
+            let (payload, metadata) = match part {
+                Part::Text { metadata, .. } => (None, metadata),
+                Part::Data { data, metadata } => (Some(data), metadata),
+                Part::File { file, metadata } => {
+                    crate::redact::redact_secrets(file);
+                    (None, metadata)
+                }
+            };
+            payload
+                .into_iter()
+                .chain(metadata.as_mut())
+                .for_each(crate::redact::redact_map);
+        }
+        if let Some(metadata) = &mut self.metadata {
+            crate::redact::redact_map(metadata);
+        }
+    }
+
     /// An agent message with the given parts.
     pub fn agent(message_id: String, context_id: &str, task_id: &str, parts: Vec<Part>) -> Self {
         Message {

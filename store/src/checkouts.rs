@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use schemas::ucp::Checkout;
+use sqlx::types::Json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -40,7 +41,7 @@ pub async fn open_for_update(conn: &mut PgConnection, keys: &[Key]) -> Result<Ha
         return Ok(HashMap::new());
     }
     let (principals, context_ids) = columns(keys);
-    let rows: Vec<(String, String, serde_json::Value, i64)> = sqlx::query_as(
+    let rows: Vec<(String, String, Json<Checkout>, i64)> = sqlx::query_as(
         "SELECT c.principal, c.context_id, c.body, c.version
          FROM checkouts c
          JOIN unnest($1::text[], $2::text[]) AS k (principal, context_id)
@@ -53,12 +54,12 @@ pub async fn open_for_update(conn: &mut PgConnection, keys: &[Key]) -> Result<Ha
     .bind(&context_ids)
     .fetch_all(conn)
     .await?;
-    rows.into_iter()
-        .map(|(principal, context_id, body, version)| {
-            let checkout = serde_json::from_value(body)?;
-            Ok(((principal, context_id), Versioned { checkout, version }))
+    Ok(rows
+        .into_iter()
+        .map(|(principal, context_id, Json(checkout), version)| {
+            ((principal, context_id), Versioned { checkout, version })
         })
-        .collect()
+        .collect())
 }
 
 /// The most recently changed checkout of each conversation that has any, open or not.
@@ -67,7 +68,7 @@ pub async fn latest(conn: &mut PgConnection, keys: &[Key]) -> Result<HashMap<Key
         return Ok(HashMap::new());
     }
     let (principals, context_ids) = columns(keys);
-    let rows: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
+    let rows: Vec<(String, String, Json<Checkout>)> = sqlx::query_as(
         "SELECT DISTINCT ON (c.context_id, c.principal) c.principal, c.context_id, c.body
          FROM checkouts c
          JOIN unnest($1::text[], $2::text[]) AS k (principal, context_id)
@@ -78,9 +79,10 @@ pub async fn latest(conn: &mut PgConnection, keys: &[Key]) -> Result<HashMap<Key
     .bind(&context_ids)
     .fetch_all(conn)
     .await?;
-    rows.into_iter()
-        .map(|(principal, context_id, body)| Ok(((principal, context_id), serde_json::from_value(body)?)))
-        .collect()
+    Ok(rows
+        .into_iter()
+        .map(|(principal, context_id, Json(checkout))| ((principal, context_id), checkout))
+        .collect())
 }
 
 /// Stores checkout writes: changes first (an expired checkout closes before the conversation's
@@ -96,10 +98,6 @@ pub async fn write(conn: &mut PgConnection, writes: &[Write]) -> Result<()> {
         }
     }
     if !updates.is_empty() {
-        let bodies = updates
-            .iter()
-            .map(|(_, c, _)| serde_json::to_value(c))
-            .collect::<Result<Vec<_>, _>>()?;
         let updated: Vec<Uuid> = sqlx::query_scalar(
             "UPDATE checkouts c
              SET status = u.status::checkout_status, body = u.body, expires_at = u.expires_at,
@@ -111,7 +109,7 @@ pub async fn write(conn: &mut PgConnection, writes: &[Write]) -> Result<()> {
         )
         .bind(updates.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
         .bind(updates.iter().map(|(_, c, _)| c.status.as_str()).collect::<Vec<_>>())
-        .bind(bodies)
+        .bind(updates.iter().map(|(_, c, _)| Json(*c)).collect::<Vec<_>>())
         .bind(updates.iter().map(|(_, c, _)| c.expires_at).collect::<Vec<_>>())
         .bind(updates.iter().map(|(_, _, v)| *v).collect::<Vec<_>>())
         .fetch_all(&mut *conn)
@@ -121,10 +119,6 @@ pub async fn write(conn: &mut PgConnection, writes: &[Write]) -> Result<()> {
         }
     }
     if !inserts.is_empty() {
-        let bodies = inserts
-            .iter()
-            .map(|(_, _, c)| serde_json::to_value(c))
-            .collect::<Result<Vec<_>, _>>()?;
         sqlx::query(
             "INSERT INTO checkouts (id, principal, context_id, status, body, expires_at)
              SELECT u.id, u.principal, u.context_id, u.status::checkout_status, u.body, u.expires_at
@@ -135,7 +129,7 @@ pub async fn write(conn: &mut PgConnection, writes: &[Write]) -> Result<()> {
         .bind(inserts.iter().map(|(_, k, _)| k.0.as_str()).collect::<Vec<_>>())
         .bind(inserts.iter().map(|(_, k, _)| k.1.as_str()).collect::<Vec<_>>())
         .bind(inserts.iter().map(|(_, _, c)| c.status.as_str()).collect::<Vec<_>>())
-        .bind(bodies)
+        .bind(inserts.iter().map(|(_, _, c)| Json(*c)).collect::<Vec<_>>())
         .bind(inserts.iter().map(|(_, _, c)| c.expires_at).collect::<Vec<_>>())
         .execute(conn)
         .await?;

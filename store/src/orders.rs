@@ -1,6 +1,7 @@
 //! Orders placed by completed checkouts. One per checkout (a unique constraint says so).
 
 use schemas::ucp::Checkout;
+use sqlx::types::Json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -20,10 +21,6 @@ pub async fn insert(conn: &mut PgConnection, orders: &[NewOrder]) -> Result<()> 
     if orders.is_empty() {
         return Ok(());
     }
-    let bodies = orders
-        .iter()
-        .map(|o| serde_json::to_value(&o.checkout))
-        .collect::<Result<Vec<_>, _>>()?;
     sqlx::query(
         "INSERT INTO orders (id, checkout_id, principal, total_minor, currency, body)
          SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::jsonb[])",
@@ -38,7 +35,7 @@ pub async fn insert(conn: &mut PgConnection, orders: &[NewOrder]) -> Result<()> 
             .collect::<Vec<_>>(),
     )
     .bind(orders.iter().map(|o| o.checkout.currency.as_str()).collect::<Vec<_>>())
-    .bind(bodies)
+    .bind(orders.iter().map(|o| Json(&o.checkout)).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(())

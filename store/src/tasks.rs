@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use schemas::a2a::{Artifact, Message};
 use schemas::action::parse_turn;
+use schemas::ucp::Capability;
 use schemas::{TaskEnvelope, TaskState};
-use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Row};
@@ -29,12 +29,12 @@ pub struct TaskRow {
     pub message_id: String,
     pub state: TaskState,
     /// The user's message (credentials redacted).
-    pub request: Value,
+    pub request: Message,
     /// Capabilities negotiated with the client's UCP profile at acceptance.
-    pub capabilities: Value,
+    pub capabilities: Vec<Capability>,
     /// The agent's reply message, once the turn ran.
-    pub reply: Option<Value>,
-    pub artifacts: Value,
+    pub reply: Option<Message>,
+    pub artifacts: Vec<Artifact>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -51,10 +51,10 @@ impl<'r> sqlx::FromRow<'r, PgRow> for TaskRow {
             message_id: row.try_get("message_id")?,
             state: TaskState::parse(&state)
                 .ok_or_else(|| sqlx::Error::Decode(format!("unknown task state {state}").into()))?,
-            request: row.try_get("request")?,
-            capabilities: row.try_get("capabilities")?,
-            reply: row.try_get("reply")?,
-            artifacts: row.try_get("artifacts")?,
+            request: row.try_get::<Json<Message>, _>("request")?.0,
+            capabilities: row.try_get::<Json<Vec<Capability>>, _>("capabilities")?.0,
+            reply: row.try_get::<Option<Json<Message>>, _>("reply")?.map(|reply| reply.0),
+            artifacts: row.try_get::<Json<Vec<Artifact>>, _>("artifacts")?.0,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
             finished_at: row.try_get("finished_at")?,
@@ -66,8 +66,7 @@ impl TaskRow {
     /// The envelope this task travels in on JetStream, rebuilt from what was stored: the
     /// ingress publishes it after recording the task, the reconciler republishes it.
     pub fn envelope(&self) -> Result<TaskEnvelope> {
-        let message: Message = serde_json::from_value(self.request.clone())?;
-        let turn = parse_turn(&message).map_err(|e| Error::StoredRequest(e.to_string()))?;
+        let turn = parse_turn(&self.request).map_err(|e| Error::StoredRequest(e.to_string()))?;
         Ok(TaskEnvelope {
             task_id: self.id,
             principal: self.principal.clone(),
@@ -75,7 +74,7 @@ impl TaskRow {
             seq: self.seq,
             message_id: self.message_id.clone(),
             turn,
-            capabilities: serde_json::from_value(self.capabilities.clone())?,
+            capabilities: self.capabilities.clone(),
             accepted_at: self.created_at,
         })
     }
@@ -87,8 +86,9 @@ pub struct NewTask {
     pub principal: String,
     pub context_id: String,
     pub message_id: String,
-    pub request: Value,
-    pub capabilities: Value,
+    /// The user's message, credentials already redacted.
+    pub request: Message,
+    pub capabilities: Vec<Capability>,
 }
 
 /// The outcome of [`accept`].
@@ -174,7 +174,7 @@ impl Recorded {
             request: task.request,
             capabilities: task.capabilities,
             reply: None,
-            artifacts: Value::Array(Vec::new()),
+            artifacts: Vec::new(),
             created_at: self.created_at,
             updated_at: self.created_at,
             finished_at: None,
@@ -217,8 +217,8 @@ async fn accept_batch(pool: &PgPool, tasks: Vec<NewTask>) -> std::result::Result
     .bind(tasks.iter().map(|t| t.principal.as_str()).collect::<Vec<_>>())
     .bind(tasks.iter().map(|t| t.context_id.as_str()).collect::<Vec<_>>())
     .bind(tasks.iter().map(|t| t.message_id.as_str()).collect::<Vec<_>>())
-    .bind(tasks.iter().map(|t| &t.request).collect::<Vec<_>>())
-    .bind(tasks.iter().map(|t| &t.capabilities).collect::<Vec<_>>())
+    .bind(tasks.iter().map(|t| Json(&t.request)).collect::<Vec<_>>())
+    .bind(tasks.iter().map(|t| Json(&t.capabilities)).collect::<Vec<_>>())
     .fetch_all(pool)
     .await;
     let recorded = match recorded {
@@ -284,8 +284,8 @@ async fn accept_one(pool: &PgPool, task: NewTask) -> Result<Accepted> {
     .bind(&task.principal)
     .bind(&task.context_id)
     .bind(&task.message_id)
-    .bind(&task.request)
-    .bind(&task.capabilities)
+    .bind(Json(&task.request))
+    .bind(Json(&task.capabilities))
     .fetch_one(pool)
     .await;
     match recorded {

@@ -17,7 +17,6 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use schemas::a2a::{Message, MessageSendParams, Role};
 use schemas::action::{parse_turn, Turn};
-use schemas::redact::redact_secrets;
 use schemas::ucp::EXTENSION_URI;
 use schemas::{partition_of, TaskEnvelope, TaskState};
 use serde_json::value::RawValue;
@@ -75,15 +74,14 @@ pub async fn handle(
     request.context_id = Some(context_id.clone());
     request.task_id = Some(task_id.to_string());
     let message_id = request.message_id.clone();
-    let mut stored = serde_json::to_value(&request).map_err(|e| Error::Internal(e.to_string()))?;
-    redact_secrets(&mut stored);
+    request.redact_secrets();
     let new = NewTask {
         id: task_id,
         principal: principal.0.clone(),
         context_id: context_id.clone(),
         message_id: message_id.clone(),
-        request: stored,
-        capabilities: serde_json::to_value(&capabilities).map_err(|e| Error::Internal(e.to_string()))?,
+        request,
+        capabilities: capabilities.clone(),
     };
     let (row, resent) = match state.tasks.accept(new).await? {
         Accepted::New(row) => (row, false),
