@@ -1,5 +1,7 @@
 //! The load generator: a number of lanes, each running one operation after another for a fixed
-//! time; latencies and completions are counted only inside the measured window.
+//! time; an operation counts (its completion and its latency) if it finished inside the
+//! measured window. Counting only operations that also began inside the window would undercount
+//! long operations by about latency / window (10 % for 2 s turns in a 20 s window).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -12,7 +14,7 @@ pub struct Sample {
     pub completed: u64,
     pub failed: u64,
     pub window: Duration,
-    /// Sorted latencies of the operations that completed inside the window.
+    /// Sorted latencies of the operations that finished inside the window.
     pub latencies: Vec<Duration>,
 }
 
@@ -49,7 +51,7 @@ where
                 let ok = operation(lane, iteration).await;
                 let finished = Instant::now();
                 iteration += 1;
-                if began >= measure_from && finished <= end {
+                if finished >= measure_from && finished <= end {
                     if ok {
                         latencies.push(finished - began);
                     } else {

@@ -9,6 +9,10 @@
 //!   with 1, 2 and 4 workers; afterwards every checkout is checked for order and exactly-once.
 //! - headroom: 1,000 conversations whose turns each take 2 s (`SIMULATED_TURN_MS`, standing in
 //!   for the LLM call) on two workers; the ideal is 500 turns/s.
+//!
+//! Acceptance, end-to-end with one worker and headroom run twice: with the project's
+//! nats-server config (an fsync before every PubAck) and with the bounded one (rows marked
+//! `/sync-1s`, an fsync every second; see deploy/nats-server-sync-1s.conf).
 
 mod load;
 mod report;
@@ -99,15 +103,19 @@ async fn main() {
         row.ratio = ratio;
         rows.push(row);
     }
-    if wanted("headroom") {
+    for (suffix, nats_config) in NATS_CONFIGS {
+        let name = format!("headroom{suffix}");
+        if !wanted(&name) {
+            continue;
+        }
         let env = [("SIMULATED_TURN_MS".to_owned(), HEADROOM_TURN_MS.to_string())];
-        let stack = stack(2, &env, NATS_CONFIGS[0].1).await;
+        let stack = stack(2, &env, nats_config).await;
         let window = window.max(Duration::from_secs(20));
         let sample = converse(&stack, HEADROOM_CONVERSATIONS, Duration::from_secs(5), window).await;
         let verdict = verify(&stack).await;
         let ideal = HEADROOM_CONVERSATIONS as f64 * 1000.0 / HEADROOM_TURN_MS as f64;
         let mut row = Row::new(
-            "headroom",
+            &name,
             &format!("{HEADROOM_CONVERSATIONS} conversations, {HEADROOM_TURN_MS} ms per turn, 2 workers (ideal {ideal:.0}/s)"),
             &sample,
             Some(verdict),
