@@ -91,12 +91,13 @@ async fn run<T, R, F, Fut>(
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn items_queued_while_a_batch_runs_form_the_next_batch() {
-        let (started, mut batches) = mpsc::unbounded_channel::<usize>();
+    /// A batcher (one batch at a time) whose batches each wait for a permit from the returned
+    /// semaphore, report their size on the returned channel, and answer each item times ten.
+    fn gated(max_batch: usize) -> (Batcher<u32, u32>, mpsc::UnboundedReceiver<usize>, Arc<Semaphore>) {
+        let (started, batches) = mpsc::unbounded_channel::<usize>();
         let gate = Arc::new(Semaphore::new(0));
         let release = gate.clone();
-        let batcher = Batcher::start(8, 1, move |items: Vec<u32>| {
+        let batcher = Batcher::start(max_batch, 1, move |items: Vec<u32>| {
             let started = started.clone();
             let gate = gate.clone();
             async move {
@@ -105,6 +106,12 @@ mod tests {
                 items.into_iter().map(|i| i * 10).collect::<Vec<_>>()
             }
         });
+        (batcher, batches, release)
+    }
+
+    #[tokio::test]
+    async fn items_queued_while_a_batch_runs_form_the_next_batch() {
+        let (batcher, mut batches, release) = gated(8);
         let first = tokio::spawn(batcher.submit(1));
         assert_eq!(batches.recv().await, Some(1), "the first item runs alone");
         let rest: Vec<_> = (2..=4).map(|i| tokio::spawn(batcher.submit(i))).collect();
@@ -119,18 +126,7 @@ mod tests {
 
     #[tokio::test]
     async fn batches_never_exceed_the_maximum() {
-        let (started, mut batches) = mpsc::unbounded_channel::<usize>();
-        let gate = Arc::new(Semaphore::new(0));
-        let release = gate.clone();
-        let batcher = Batcher::start(2, 1, move |items: Vec<u32>| {
-            let started = started.clone();
-            let gate = gate.clone();
-            async move {
-                let _ = started.send(items.len());
-                let _ = gate.acquire().await.map(|permit| permit.forget());
-                items
-            }
-        });
+        let (batcher, mut batches, release) = gated(2);
         let pending: Vec<_> = (0..5).map(|i| tokio::spawn(batcher.submit(i))).collect();
         release.add_permits(5);
         let mut sizes = Vec::new();
@@ -139,7 +135,7 @@ mod tests {
         }
         assert!(sizes.iter().all(|&n| (1..=2).contains(&n)), "batch sizes {sizes:?}");
         for (i, handle) in pending.into_iter().enumerate() {
-            assert_eq!(handle.await.unwrap(), Some(i as u32));
+            assert_eq!(handle.await.unwrap(), Some(i as u32 * 10));
         }
     }
 }
