@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use schemas::queue::TASK_STREAM;
+use schemas::queue::task_stream;
 use serde_json::json;
 
 use crate::AppState;
@@ -32,10 +32,17 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     if state.nats.connection_state() != async_nats::connection::State::Connected {
         reasons.push("NATS is not connected".to_owned());
     } else {
-        match tokio::time::timeout(CHECK_TIMEOUT, state.js.get_stream(TASK_STREAM)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(_)) => reasons.push(format!("JetStream stream {TASK_STREAM} is not available")),
-            Err(_) => reasons.push("JetStream is not answering".to_owned()),
+        let streams = state.config.topology.streams;
+        for group in 0..streams {
+            let name = task_stream(group, streams);
+            match tokio::time::timeout(CHECK_TIMEOUT, state.js.get_stream(&name)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) => reasons.push(format!("JetStream stream {name} is not available")),
+                Err(_) => {
+                    reasons.push("JetStream is not answering".to_owned());
+                    break;
+                }
+            }
         }
     }
     if reasons.is_empty() {

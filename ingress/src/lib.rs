@@ -89,7 +89,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let (nats, js) = queue::connect(&config.topology.nats_url)
         .await
         .context("connecting to NATS")?;
-    queue::ensure_stream(&js, &config.topology.topology())
+    queue::ensure_streams(&js, &config.topology.topology())
         .await
         .context("ensuring the task stream")?;
     let watcher = TaskWatcher::start(&config.database_url)

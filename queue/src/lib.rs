@@ -24,7 +24,7 @@ pub async fn connect(
     Ok((client, js))
 }
 pub use publish::publish_task;
-pub use topology::{ensure_consumer, ensure_consumers, ensure_stream, Topology};
+pub use topology::{ensure_consumer, ensure_consumers, ensure_streams, Topology};
 
 /// What can go wrong talking to JetStream.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +45,7 @@ pub enum Error {
 
 impl Error {
     /// True when a publish found no stream for its subject: the server lost or never had the
-    /// task stream, and `ensure_stream` should create it before publishing again.
+    /// task streams, and `ensure_streams` should create them before publishing again.
     pub fn is_stream_missing(&self) -> bool {
         matches!(self, Error::Publish(e) if e.kind() == async_nats::jetstream::context::PublishErrorKind::StreamNotFound)
     }

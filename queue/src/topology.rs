@@ -1,14 +1,15 @@
-//! The task stream and its partition consumers.
+//! The task streams and their partition consumers.
 //!
-//! One stream holds every accepted task on `cartwright.tasks.<partition>`. Each partition has
-//! one durable pull consumer that every worker pulls from; a worker keeps a FIFO per
-//! conversation, and PostgreSQL's sequence fence is the final arbiter of order (see README,
-//! "Partitions and concurrency").
+//! Accepted tasks go to `cartwright.tasks.<partition>`; `STREAMS` streams share the partition
+//! subjects (see `schemas::queue::task_stream`). Each partition has one durable pull consumer,
+//! on its stream, that every worker pulls from; a worker keeps a FIFO per conversation, and
+//! PostgreSQL's sequence fence is the final arbiter of order (see README, "Partitions and
+//! concurrency").
 
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
-use schemas::queue::{partition_consumer, task_subject, TASK_STREAM, TASK_SUBJECT_PREFIX};
+use schemas::queue::{partition_consumer, task_stream, task_subject};
 
 use crate::Error;
 
@@ -17,6 +18,8 @@ use crate::Error;
 pub struct Topology {
     /// Fixed partition count; changing it moves conversations between partitions.
     pub partitions: u32,
+    /// Streams the partitions are spread over; changing it moves partitions between streams.
+    pub streams: u32,
     /// Stream replicas: 1 on a single server, 3 in production.
     pub replicas: usize,
     /// How long JetStream remembers a Nats-Msg-Id to drop a duplicate publish.
@@ -27,24 +30,30 @@ pub struct Topology {
     pub max_ack_pending: i64,
 }
 
-/// Creates the task stream, or updates it to this configuration.
+/// Creates the task streams, or updates them to this configuration.
 ///
 /// Retention is work-queue (a message is deleted once acked: the database holds the record);
 /// storage is file. Durability of acknowledged publishes also depends on the server's
 /// `sync_interval` (see deploy/nats-server.conf).
-pub async fn ensure_stream(js: &jetstream::Context, topology: &Topology) -> Result<(), Error> {
-    js.create_or_update_stream(stream::Config {
-        name: TASK_STREAM.to_owned(),
-        subjects: vec![format!("{TASK_SUBJECT_PREFIX}.*")],
-        retention: stream::RetentionPolicy::WorkQueue,
-        storage: stream::StorageType::File,
-        num_replicas: topology.replicas,
-        duplicate_window: topology.duplicate_window,
-        max_consumers: (topology.partitions as i32).saturating_mul(2),
-        discard: stream::DiscardPolicy::Old,
-        ..Default::default()
-    })
-    .await?;
+pub async fn ensure_streams(js: &jetstream::Context, topology: &Topology) -> Result<(), Error> {
+    for group in 0..topology.streams {
+        let subjects = (0..topology.partitions)
+            .filter(|p| p % topology.streams == group)
+            .map(task_subject)
+            .collect::<Vec<_>>();
+        js.create_or_update_stream(stream::Config {
+            name: task_stream(group, topology.streams),
+            subjects,
+            retention: stream::RetentionPolicy::WorkQueue,
+            storage: stream::StorageType::File,
+            num_replicas: topology.replicas,
+            duplicate_window: topology.duplicate_window,
+            max_consumers: (topology.partitions as i32).saturating_mul(2),
+            discard: stream::DiscardPolicy::Old,
+            ..Default::default()
+        })
+        .await?;
+    }
     Ok(())
 }
 
@@ -58,7 +67,7 @@ pub async fn ensure_consumers(js: &jetstream::Context, topology: &Topology) -> R
 
 /// Creates or updates the durable pull consumer of one partition.
 pub async fn ensure_consumer(js: &jetstream::Context, topology: &Topology, partition: u32) -> Result<(), Error> {
-    let stream = js.get_stream(TASK_STREAM).await?;
+    let stream = js.get_stream(task_stream(partition, topology.streams)).await?;
     stream.create_consumer(consumer_config(partition, topology)).await?;
     Ok(())
 }

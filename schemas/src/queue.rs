@@ -8,8 +8,10 @@ use uuid::Uuid;
 use crate::action::Turn;
 use crate::ucp::Capability;
 
-/// The stream holding accepted tasks, one subject per partition.
-pub const TASK_STREAM: &str = "CARTWRIGHT_TASKS";
+/// The streams holding accepted tasks are `CARTWRIGHT_TASKS_<n>`; each holds the subjects of
+/// the partitions `p` with `p % streams == n`. Several streams let the server write (and
+/// fsync) in parallel: it writes one stream's messages one at a time.
+pub const TASK_STREAM_PREFIX: &str = "CARTWRIGHT_TASKS";
 /// Subjects are `cartwright.tasks.<partition>`.
 pub const TASK_SUBJECT_PREFIX: &str = "cartwright.tasks";
 /// The priority group every worker pulls with; the server pins each partition to one worker.
@@ -18,6 +20,11 @@ pub const WORKER_GROUP: &str = "workers";
 /// The subject of a partition.
 pub fn task_subject(partition: u32) -> String {
     format!("{TASK_SUBJECT_PREFIX}.{partition}")
+}
+
+/// The stream holding a partition's subject, of `streams` task streams.
+pub fn task_stream(partition: u32, streams: u32) -> String {
+    format!("{TASK_STREAM_PREFIX}_{}", partition % streams.max(1))
 }
 
 /// The durable consumer that owns a partition.

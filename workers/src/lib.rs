@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use schemas::merchant::Merchant;
-use schemas::queue::{partition_consumer, TASK_STREAM};
+use schemas::queue::{partition_consumer, task_stream};
 use tokio::sync::watch;
 
 pub use config::Config;
@@ -49,13 +49,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         .await
         .context("connecting to NATS")?;
     let topology = config.topology.topology();
-    queue::ensure_stream(&js, &topology)
+    queue::ensure_streams(&js, &topology)
         .await
-        .context("ensuring the task stream")?;
+        .context("ensuring the task streams")?;
     queue::ensure_consumers(&js, &topology)
         .await
         .context("ensuring the partition consumers")?;
-    let stream = js.get_stream(TASK_STREAM).await.context("reading the task stream")?;
 
     let settings = Settings {
         merchant: Merchant::seed(),
@@ -81,6 +80,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     });
     let mut pullers = Vec::new();
     for partition in 0..topology.partitions {
+        let stream = js
+            .get_stream(task_stream(partition, topology.streams))
+            .await
+            .with_context(|| format!("reading the task stream of partition {partition}"))?;
         let consumer = stream
             .get_consumer(&partition_consumer(partition))
             .await

@@ -30,7 +30,7 @@ pub struct Puller {
 }
 
 /// Pulls `consumer` until `stop` turns true, dispatching each task to its conversation. When a
-/// pull fails, the stream and the partition's consumer are ensured again before the next pull:
+/// pull fails, the streams and the partition's consumer are ensured again before the next pull:
 /// a server that lost its store comes back without them (the reconciler republishes the tasks
 /// they held).
 pub async fn run(partition: u32, consumer: PullConsumer, puller: Arc<Puller>, mut stop: watch::Receiver<bool>) {
@@ -86,14 +86,14 @@ pub async fn run(partition: u32, consumer: PullConsumer, puller: Arc<Puller>, mu
     }
 }
 
-/// Waits a moment, then ensures the stream and this partition's consumer exist. Returns false
+/// Waits a moment, then ensures the streams and this partition's consumer exist. Returns false
 /// if the worker is stopping.
 async fn recover(puller: &Puller, partition: u32, stop: &mut watch::Receiver<bool>) -> bool {
     tokio::select! {
         _ = stop.changed() => return false,
         _ = tokio::time::sleep(REPULL_DELAY) => {}
     }
-    let ensured = match queue::ensure_stream(&puller.js, &puller.topology).await {
+    let ensured = match queue::ensure_streams(&puller.js, &puller.topology).await {
         Ok(()) => queue::ensure_consumer(&puller.js, &puller.topology, partition).await,
         Err(error) => Err(error),
     };

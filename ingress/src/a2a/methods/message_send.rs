@@ -125,15 +125,15 @@ pub async fn handle(
     task_view::render(row, history_length)
 }
 
-/// Publishes the task to its partition. If the server has no task stream (it lost its store),
-/// the stream is created again and the publish retried once.
+/// Publishes the task to its partition. If the server has no stream for it (it lost its
+/// store), the streams are created again and the publish retried once.
 async fn publish(state: &AppState, envelope: &TaskEnvelope) -> Result<(), Error> {
     let topology = &state.config.topology;
     let partition = partition_of(&envelope.principal, &envelope.context_id, topology.partitions);
     match queue::publish_task(&state.js, partition, envelope, PUBLISH_TIMEOUT).await {
         Err(error) if error.is_stream_missing() => {
-            tracing::warn!(%error, "the task stream is missing; creating it again");
-            queue::ensure_stream(&state.js, &topology.topology()).await?;
+            tracing::warn!(%error, "the task stream is missing; creating the streams again");
+            queue::ensure_streams(&state.js, &topology.topology()).await?;
             queue::publish_task(&state.js, partition, envelope, PUBLISH_TIMEOUT).await?;
         }
         published => {
