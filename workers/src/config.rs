@@ -13,7 +13,7 @@ pub const PULL_BATCH_DEFAULT: usize = 128;
 /// Most turns one transaction applies.
 pub const TURN_BATCH_DEFAULT: usize = 64;
 /// Turn transactions a worker runs at once (each holds one connection of the pool).
-pub const TURN_TRANSACTIONS_DEFAULT: usize = 4;
+pub const TURN_TRANSACTIONS_DEFAULT: usize = 2;
 /// Checkout lifetime after its last change: 6 hours, the UCP default.
 pub const SESSION_TTL_DEFAULT: u64 = 6 * 60 * 60;
 /// Age after which an unapplied task is republished.
