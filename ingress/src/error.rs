@@ -112,8 +112,8 @@ impl From<store::Error> for Error {
 }
 
 /// A failure shared by a batch of accepted tasks.
-impl From<std::sync::Arc<store::Error>> for Error {
-    fn from(error: std::sync::Arc<store::Error>) -> Self {
+impl From<store::SharedError> for Error {
+    fn from(error: store::SharedError) -> Self {
         Error::from(&*error)
     }
 }

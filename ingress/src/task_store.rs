@@ -2,8 +2,6 @@
 //! accepts that arrive while earlier ones run are recorded together, and so are the reads
 //! (`store::batch`), so a busy ingress pays one round trip and one commit for many requests.
 
-use std::sync::Arc;
-
 use sqlx::PgPool;
 use store::batch::Batcher;
 use store::tasks::{AcceptResult, Accepted, NewTask, TaskRow};
@@ -11,7 +9,7 @@ use uuid::Uuid;
 
 use crate::error::Error;
 
-type ReadResult = Result<Option<TaskRow>, Arc<store::Error>>;
+type ReadResult = Result<Option<TaskRow>, store::SharedError>;
 
 /// The batched accept and read paths of one ingress process.
 #[derive(Clone)]
@@ -35,10 +33,7 @@ impl TaskStore {
             async move {
                 match store::tasks::get_many(&pool, &keys).await {
                     Ok(rows) => rows.into_iter().map(Ok).collect(),
-                    Err(error) => {
-                        let error = Arc::new(error);
-                        keys.iter().map(|_| Err(error.clone())).collect()
-                    }
+                    Err(error) => store::fail_each(keys.len(), error),
                 }
             }
         });

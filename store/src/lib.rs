@@ -65,6 +65,15 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// One failure shared by every item of a batch (see [`batch`]).
+pub type SharedError = std::sync::Arc<Error>;
+
+/// The same failure, once for each of `count` items of a batch.
+pub fn fail_each<T>(count: usize, error: Error) -> Vec<Result<T, SharedError>> {
+    let error = SharedError::new(error);
+    (0..count).map(|_| Err(error.clone())).collect()
+}
+
 /// The name of a violated constraint, if the error is a constraint violation.
 pub(crate) fn violated_constraint(error: &sqlx::Error) -> Option<&str> {
     match error {

@@ -2,7 +2,6 @@
 //! Every read and write is scoped to the principal that owns the task.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use schemas::a2a::{Artifact, Message};
@@ -14,7 +13,7 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
-use crate::{notify, violated_constraint, Error, Result};
+use crate::{fail_each, notify, violated_constraint, Error, Result, SharedError};
 
 const COLUMNS: &str = "id, principal, context_id, seq, message_id, state::text AS state, request, capabilities, \
                        reply, artifacts, created_at, updated_at, finished_at";
@@ -101,7 +100,7 @@ pub enum Accepted {
 }
 
 /// One task's outcome in [`accept`]; a failure may be shared by the whole batch.
-pub type AcceptResult = std::result::Result<Accepted, Arc<Error>>;
+pub type AcceptResult = std::result::Result<Accepted, SharedError>;
 
 /// Records tasks in state `submitted`, each with the next sequence number of its conversation
 /// (in the order given, for tasks of the same conversation). A messageId the principal already
@@ -117,8 +116,7 @@ pub async fn accept(pool: &PgPool, tasks: Vec<NewTask>) -> Vec<AcceptResult> {
         match accept_batch(pool, tasks).await {
             Ok(accepted) => return accepted.into_iter().map(Ok).collect(),
             Err((error, _)) if error.is_unavailable() => {
-                let error = Arc::new(error);
-                return (0..size).map(|_| Err(error.clone())).collect();
+                return fail_each(size, error);
             }
             Err((error, tasks)) => {
                 tracing::debug!(%error, size, "batch accept failed; accepting one by one");
@@ -145,7 +143,7 @@ async fn accept_each(pool: &PgPool, tasks: Vec<NewTask>) -> Vec<AcceptResult> {
             .find_map(|o| o.as_ref().err().filter(|e| e.is_unavailable()));
         let outcome = match unavailable {
             Some(error) => Err(error.clone()),
-            None => accept_one(pool, task).await.map_err(Arc::new),
+            None => accept_one(pool, task).await.map_err(SharedError::new),
         };
         outcomes.push(outcome);
     }

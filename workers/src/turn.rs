@@ -91,7 +91,7 @@ pub async fn apply(
             Some(TaskState::Submitted | TaskState::Working)
         )
     };
-    let mut stored = read_checkouts(&mut tx, batch, due.iter().copied().filter(|&i| runnable(i))).await?;
+    let mut stored = read_checkouts(&mut tx, batch, &keys, due.iter().copied().filter(|&i| runnable(i))).await?;
 
     let now = Utc::now();
     let mut effects = Effects::default();
@@ -152,12 +152,13 @@ fn key(env: &TaskEnvelope) -> Key {
 async fn read_checkouts(
     conn: &mut PgConnection,
     batch: &[(&TaskEnvelope, Work)],
+    keys: &[Key],
     runnable: impl Iterator<Item = usize>,
 ) -> store::Result<HashMap<Key, Stored>> {
     let actions: Vec<(Key, &schemas::action::Action)> = runnable
         .filter(|&i| batch[i].1 == Work::Run)
         .filter_map(|i| match &batch[i].0.turn {
-            Turn::Action { action } if actions::reads_checkout(action) => Some((key(batch[i].0), action)),
+            Turn::Action { action } if actions::reads_checkout(action) => Some((keys[i].clone(), action)),
             _ => None,
         })
         .collect();

@@ -17,7 +17,7 @@ use crate::fault::Faults;
 use crate::turn::{self, Applied, Work};
 
 /// A batch's failure, shared by every turn in it.
-pub type TurnError = Arc<store::Error>;
+pub type TurnError = store::SharedError;
 
 /// What applying turns needs.
 pub struct Turns {
@@ -54,10 +54,7 @@ impl TurnBatcher {
 async fn execute(turns: Arc<Turns>, batch: Vec<Item>) -> Vec<Result<Applied, TurnError>> {
     match apply(&turns, &batch).await {
         Ok(applied) => applied.into_iter().map(Ok).collect(),
-        Err(error) if batch.len() == 1 || error.is_unavailable() => {
-            let error = Arc::new(error);
-            batch.iter().map(|_| Err(error.clone())).collect()
-        }
+        Err(error) if batch.len() == 1 || error.is_unavailable() => store::fail_each(batch.len(), error),
         Err(error) => {
             tracing::warn!(%error, size = batch.len(), "a batch of turns failed; applying them one by one");
             let mut outcomes = Vec::with_capacity(batch.len());
