@@ -67,12 +67,18 @@ pub struct Message {
 }
 
 impl Message {
-    /// Replaces payment credentials and other secrets in every part and in the metadata (see
-    /// [`crate::redact`]): the message may then be stored.
+    /// Replaces payment credentials and other secrets in every part and in the metadata, and
+    /// masks card numbers typed into text (see [`crate::redact`]): the message may then be
+    /// stored.
     pub fn redact_secrets(&mut self) {
         for part in &mut self.parts {
             let (payload, metadata) = match part {
-                Part::Text { metadata, .. } => (None, metadata),
+                Part::Text { text, metadata } => {
+                    if let std::borrow::Cow::Owned(masked) = crate::redact::mask_card_numbers(text) {
+                        *text = masked;
+                    }
+                    (None, metadata)
+                }
                 Part::Data { data, metadata } => (Some(data), metadata),
                 Part::File { file, metadata } => {
                     crate::redact::redact_secrets(file);
@@ -173,6 +179,9 @@ pub struct Task {
     pub history: Option<Vec<Message>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifacts: Option<Vec<Artifact>>,
+    /// Cartwright puts the turn's token usage here, as `{"usage": {...}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
 }
 
 /// `message/send` parameters.
@@ -248,6 +257,7 @@ mod tests {
             },
             history: None,
             artifacts: None,
+            metadata: None,
         };
         let value = serde_json::to_value(&task).unwrap();
         assert_eq!(value["kind"], "task");

@@ -24,27 +24,51 @@ pub const MAX_TEXT_LEN: usize = 16 * 1024;
 pub enum Turn {
     /// A deterministic commerce action.
     Action { action: Action },
-    /// Free text for the agent.
-    Chat { text: String },
+    /// Free text for the agent (typed card numbers masked). Payment data sent with it is for
+    /// the agent's `complete_checkout` tool in this turn only: it never reaches the model.
+    Chat {
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        payment: Option<Payment>,
+    },
+}
+
+/// The payment a message carries for completing the checkout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Payment {
+    pub instrument: PaymentInstrument,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_signals: Option<Value>,
+}
+
+impl Payment {
+    fn redact_secrets(&mut self) {
+        if let Some(credential) = &mut self.instrument.credential {
+            *credential = Value::String(crate::redact::REDACTED.to_owned());
+        }
+        if let Some(signals) = &mut self.risk_signals {
+            crate::redact::redact_secrets(signals);
+        }
+    }
 }
 
 impl Turn {
     /// Replaces payment credentials, and secrets inside free-form values, with
-    /// [`crate::redact::REDACTED`], as `redact_secrets` does for the stored message: the turn
-    /// then may be queued.
+    /// [`crate::redact::REDACTED`] and masks typed card numbers, as `redact_secrets` does for
+    /// the stored message: the turn then may be queued.
     pub fn redact_secrets(&mut self) {
-        if let Turn::Action {
-            action: Action::CompleteCheckout {
-                instrument,
-                risk_signals,
-            },
-        } = self
-        {
-            if let Some(credential) = &mut instrument.credential {
-                *credential = Value::String(crate::redact::REDACTED.to_owned());
-            }
-            if let Some(signals) = risk_signals {
-                crate::redact::redact_secrets(signals);
+        match self {
+            Turn::Action {
+                action: Action::CompleteCheckout { payment },
+            } => payment.redact_secrets(),
+            Turn::Action { .. } => {}
+            Turn::Chat { text, payment } => {
+                if let std::borrow::Cow::Owned(masked) = crate::redact::mask_card_numbers(text) {
+                    *text = masked;
+                }
+                if let Some(payment) = payment {
+                    payment.redact_secrets();
+                }
             }
         }
     }
@@ -74,8 +98,8 @@ pub enum Action {
     /// Sets buyer and shipping address, then runs `start_payment`.
     UpdateCustomerDetails(CustomerDetails),
     CompleteCheckout {
-        instrument: PaymentInstrument,
-        risk_signals: Option<Value>,
+        #[serde(flatten)]
+        payment: Payment,
     },
     CancelCheckout,
 }
@@ -231,7 +255,7 @@ pub fn parse_turn(message: &Message) -> Result<Turn, ActionError> {
             _ => None,
         };
         if let Some(object) = object {
-            let action = parse_action(object, message)?;
+            let action = parse_action(object, &|| payment(message))?;
             return Ok(Turn::Action { action });
         }
     }
@@ -250,7 +274,12 @@ pub fn parse_turn(message: &Message) -> Result<Turn, ActionError> {
     if text.len() > MAX_TEXT_LEN {
         return Err(ActionError::TextTooLong);
     }
-    Ok(Turn::Chat { text })
+    let payment = match payment_data(message) {
+        Some(_) => Some(payment(message)?),
+        None => None,
+    };
+    let text = crate::redact::mask_card_numbers(&text).into_owned();
+    Ok(Turn::Chat { text, payment })
 }
 
 fn action_object_in_text(text: &str) -> Option<Map<String, Value>> {
@@ -308,7 +337,15 @@ fn params<T: DeserializeOwned>(action: &'static str, map: Map<String, Value>) ->
     })
 }
 
-fn parse_action(mut map: Map<String, Value>, message: &Message) -> Result<Action, ActionError> {
+/// The action a model's tool call asks for, validated as a client's action is. A
+/// `complete_checkout` call pays with the payment that came with the turn's message, if any.
+pub fn action_from_call(name: &str, args: &Map<String, Value>, payment: Option<&Payment>) -> Result<Action, ActionError> {
+    let mut map = args.clone();
+    map.insert("action".to_owned(), Value::String(name.to_owned()));
+    parse_action(map, &|| payment.cloned().ok_or(ActionError::MissingPayment))
+}
+
+fn parse_action(mut map: Map<String, Value>, payment: &dyn Fn() -> Result<Payment, ActionError>) -> Result<Action, ActionError> {
     let name = match map.remove("action") {
         Some(Value::String(name)) => name,
         _ => return Err(ActionError::ActionNotString),
@@ -368,12 +405,7 @@ fn parse_action(mut map: Map<String, Value>, message: &Message) -> Result<Action
         }
         "complete_checkout" => {
             params::<NoParams>("complete_checkout", map)?;
-            let instrument = payment_instrument(message)?;
-            let risk_signals = data_part(message, RISK_SIGNALS_KEY).cloned();
-            Action::CompleteCheckout {
-                instrument,
-                risk_signals,
-            }
+            Action::CompleteCheckout { payment: payment()? }
         }
         "cancel_checkout" => {
             params::<NoParams>("cancel_checkout", map)?;
@@ -412,11 +444,19 @@ fn data_part<'a>(message: &'a Message, key: &str) -> Option<&'a Value> {
     })
 }
 
+fn payment_data(message: &Message) -> Option<&Value> {
+    PAYMENT_DATA_KEYS.iter().find_map(|key| data_part(message, key))
+}
+
+fn payment(message: &Message) -> Result<Payment, ActionError> {
+    Ok(Payment {
+        instrument: payment_instrument(message)?,
+        risk_signals: data_part(message, RISK_SIGNALS_KEY).cloned(),
+    })
+}
+
 fn payment_instrument(message: &Message) -> Result<PaymentInstrument, ActionError> {
-    let value = PAYMENT_DATA_KEYS
-        .iter()
-        .find_map(|key| data_part(message, key))
-        .ok_or(ActionError::MissingPayment)?;
+    let value = payment_data(message).ok_or(ActionError::MissingPayment)?;
     // The newer `a2a.ucp.checkout.payment` key carries a payment object with instruments.
     let value = match value.get("instruments").and_then(Value::as_array) {
         Some(instruments) => {
@@ -493,9 +533,30 @@ mod tests {
         assert_eq!(
             parse_turn(&m).unwrap(),
             Turn::Chat {
-                text: "show me cookies".into()
+                text: "show me cookies".into(),
+                payment: None,
             }
         );
+    }
+
+    #[test]
+    fn chat_keeps_its_payment_for_the_turn_and_masks_typed_cards() {
+        let m = message(vec![
+            Part::text("pay with 4111 1111 1111 1111 please"),
+            data(
+                json!({"a2a.ucp.checkout.payment_data": {"id":"i1","handler_id":"h","type":"card",
+                "credential":{"type":"token","token":"tok_secret"}}}),
+            ),
+        ]);
+        let mut turn = parse_turn(&m).unwrap();
+        let Turn::Chat { text, payment } = &turn else {
+            panic!("expected chat");
+        };
+        assert_eq!(text, "pay with [card ending 1111] please");
+        assert_eq!(payment.as_ref().map(|p| p.instrument.id.as_str()), Some("i1"));
+        turn.redact_secrets();
+        let queued = serde_json::to_string(&turn).unwrap();
+        assert!(!queued.contains("tok_secret"), "{queued}");
     }
 
     #[test]
@@ -565,12 +626,12 @@ mod tests {
             ),
         ]);
         let Turn::Action {
-            action: Action::CompleteCheckout { instrument, .. },
+            action: Action::CompleteCheckout { payment },
         } = parse_turn(&m).unwrap()
         else {
             panic!("expected completion");
         };
-        assert!(!format!("{instrument:?}").contains("tok_secret"));
+        assert!(!format!("{payment:?}").contains("tok_secret"));
     }
 
     #[test]

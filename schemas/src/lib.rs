@@ -5,13 +5,16 @@
 //! - [`a2a`]: A2A protocol 0.3 JSON-RPC objects (Message, Part, Task) and error codes.
 //! - [`ucp`]: UCP 2026-01-11 checkout documents, money in integer minor units.
 //! - [`action`]: the commerce actions a message can carry, parsed and validated.
+//! - [`agent`]: model replies, tool calls, session history and token usage.
 //! - [`merchant`]: the merchant's name, currency, payment handlers and UCP capabilities.
 //! - [`queue`]: the JetStream envelope, subjects, partition function and topology names.
 //! - [`state`]: task states, how each is entered and left.
-//! - [`redact`]: removes payment credentials from JSON before it is stored or logged.
+//! - [`redact`]: removes payment credentials from JSON, and card numbers from text, before
+//!   either is stored, queued, logged or shown to a model.
 
 pub mod a2a;
 pub mod action;
+pub mod agent;
 pub mod merchant;
 pub mod queue;
 pub mod redact;

@@ -20,6 +20,7 @@ pub struct Versioned {
 }
 
 /// A checkout a turn creates or changes.
+#[derive(Debug, Clone)]
 pub enum Write {
     Insert {
         id: Uuid,
@@ -37,19 +38,29 @@ pub enum Write {
 /// The open checkout of each conversation that has one, locked until the caller's transaction
 /// ends (in id order).
 pub async fn open_for_update(conn: &mut PgConnection, keys: &[Key]) -> Result<HashMap<Key, Versioned>> {
+    open_checkouts(conn, keys, "FOR UPDATE OF c").await
+}
+
+/// The open checkout of each conversation that has one, unlocked: the agent computes a turn's
+/// changes against it, and the turn's transaction writes them only if the version still holds.
+pub async fn open(conn: &mut PgConnection, keys: &[Key]) -> Result<HashMap<Key, Versioned>> {
+    open_checkouts(conn, keys, "").await
+}
+
+async fn open_checkouts(conn: &mut PgConnection, keys: &[Key], lock: &str) -> Result<HashMap<Key, Versioned>> {
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
     let (principals, context_ids) = columns(keys);
-    let rows: Vec<(String, String, Json<Checkout>, i64)> = sqlx::query_as(
+    let rows: Vec<(String, String, Json<Checkout>, i64)> = sqlx::query_as(&format!(
         "SELECT c.principal, c.context_id, c.body, c.version
          FROM checkouts c
          JOIN unnest($1::text[], $2::text[]) AS k (principal, context_id)
            ON c.context_id = k.context_id AND c.principal = k.principal
          WHERE c.status NOT IN ('completed', 'canceled')
          ORDER BY c.id
-         FOR UPDATE OF c",
-    )
+         {lock}"
+    ))
     .bind(&principals)
     .bind(&context_ids)
     .fetch_all(conn)
@@ -135,4 +146,22 @@ pub async fn write(conn: &mut PgConnection, writes: &[Write]) -> Result<()> {
         .await?;
     }
     Ok(())
+}
+
+/// Up to `limit` open checkouts whose `expires_at` has passed, locked (skipping any a turn
+/// holds), with their ids: the session sweeper expires them.
+pub async fn expired_for_update(conn: &mut PgConnection, limit: i64) -> Result<Vec<(Uuid, Versioned)>> {
+    let rows: Vec<(Uuid, Json<Checkout>, i64)> = sqlx::query_as(
+        "SELECT id, body, version FROM checkouts
+         WHERE status NOT IN ('completed', 'canceled') AND expires_at < now()
+         ORDER BY expires_at LIMIT $1
+         FOR UPDATE SKIP LOCKED",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, Json(checkout), version)| (id, Versioned { checkout, version }))
+        .collect())
 }

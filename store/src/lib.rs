@@ -15,6 +15,9 @@
 //! - [`catalog`]: products, seed loading and keyword search.
 //! - [`orders`]: orders placed by completed checkouts.
 //! - [`notify`]: task-change notifications (LISTEN/NOTIFY) a blocking request awaits.
+//! - [`sessions`]: the agent's per-conversation history and capabilities; the idle sweep.
+//! - [`journal`]: each model response of a turn, for replay after a crash.
+//! - [`usage`]: tokens per principal per day, for the daily budget.
 
 pub mod batch;
 pub mod catalog;
@@ -22,9 +25,12 @@ pub mod checkouts;
 pub mod contexts;
 pub mod db;
 pub mod dedup;
+pub mod journal;
 pub mod notify;
 pub mod orders;
+pub mod sessions;
 pub mod tasks;
+pub mod usage;
 
 pub use db::{connect, ensure_database, migrate, migrations_current, MIGRATOR};
 pub use sqlx::{PgConnection, PgPool};

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::Result;
 
 /// An order a turn placed.
+#[derive(Debug, Clone)]
 pub struct NewOrder {
     pub id: String,
     pub checkout_id: Uuid,

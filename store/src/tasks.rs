@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use schemas::a2a::{Artifact, Message};
 use schemas::action::parse_turn;
+use schemas::agent::Usage;
 use schemas::ucp::Capability;
 use schemas::{TaskEnvelope, TaskState};
 use sqlx::postgres::PgRow;
@@ -16,7 +17,7 @@ use uuid::Uuid;
 use crate::{fail_each, notify, violated_constraint, Error, Result, SharedError};
 
 const COLUMNS: &str = "id, principal, context_id, seq, message_id, state::text AS state, request, capabilities, \
-                       reply, artifacts, created_at, updated_at, finished_at";
+                       reply, artifacts, usage, status_message, created_at, updated_at, finished_at";
 
 /// A task as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +35,11 @@ pub struct TaskRow {
     /// The agent's reply message, once the turn ran.
     pub reply: Option<Message>,
     pub artifacts: Vec<Artifact>,
+    /// Tokens the turn's model calls used, once it ran with the agent.
+    pub usage: Option<Usage>,
+    /// What the worker says while it is on the turn (e.g. that the assistant is temporarily
+    /// unavailable), until the reply replaces it.
+    pub status_message: Option<Message>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -54,6 +60,10 @@ impl<'r> sqlx::FromRow<'r, PgRow> for TaskRow {
             capabilities: row.try_get::<Json<Vec<Capability>>, _>("capabilities")?.0,
             reply: row.try_get::<Option<Json<Message>>, _>("reply")?.map(|reply| reply.0),
             artifacts: row.try_get::<Json<Vec<Artifact>>, _>("artifacts")?.0,
+            usage: row.try_get::<Option<Json<Usage>>, _>("usage")?.map(|usage| usage.0),
+            status_message: row
+                .try_get::<Option<Json<Message>>, _>("status_message")?
+                .map(|message| message.0),
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
             finished_at: row.try_get("finished_at")?,
@@ -173,6 +183,8 @@ impl Recorded {
             capabilities: task.capabilities,
             reply: None,
             artifacts: Vec::new(),
+            usage: None,
+            status_message: None,
             created_at: self.created_at,
             updated_at: self.created_at,
             finished_at: None,
@@ -407,6 +419,8 @@ pub struct TurnResult {
     pub state: TaskState,
     pub reply: Message,
     pub artifacts: Vec<Artifact>,
+    /// What the agent's model calls cost, for a chat turn.
+    pub usage: Option<Usage>,
 }
 
 /// A turn to close: its conversation's fence moves from `seq - 1` to `seq`, and its task gets
@@ -421,25 +435,28 @@ pub struct TurnClose<'a> {
 
 /// Closes a batch of turns in one statement: writes each result to its task (only if the task
 /// is still `submitted` or `working`, so a late worker cannot overwrite a cancelled or finished
-/// task), advances each conversation's fence, and notifies waiters on commit.
+/// task), advances each conversation's fence, and notifies waiters on commit. Timestamps are
+/// taken when the statement runs, after the conversations were locked, so a turn's status time
+/// is never earlier than its predecessor's.
 pub async fn complete_turns(conn: &mut PgConnection, turns: &[TurnClose<'_>]) -> Result<()> {
     let ids: Vec<Uuid> = turns.iter().map(|t| t.id).collect();
     sqlx::query(
         "WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[],
-                                  $6::jsonb[], $7::jsonb[], $8::bool[])
-                 AS i (id, principal, context_id, seq, state, reply, artifacts, terminal)
+                                  $6::jsonb[], $7::jsonb[], $8::bool[], $9::jsonb[])
+                 AS i (id, principal, context_id, seq, state, reply, artifacts, terminal, usage)
          ), finished AS (
              UPDATE tasks t SET state = i.state::task_state, reply = i.reply, artifacts = i.artifacts,
-                    updated_at = now(), finished_at = CASE WHEN i.terminal THEN now() END
+                    usage = i.usage, status_message = NULL, updated_at = clock_timestamp(),
+                    finished_at = CASE WHEN i.terminal THEN clock_timestamp() END
              FROM input i
              WHERE t.id = i.id AND i.state IS NOT NULL AND t.state IN ('submitted', 'working')
          ), advanced AS (
-             UPDATE contexts c SET applied_seq = i.seq, updated_at = now()
+             UPDATE contexts c SET applied_seq = i.seq, updated_at = clock_timestamp()
              FROM input i
              WHERE c.principal = i.principal AND c.context_id = i.context_id AND c.applied_seq = i.seq - 1
          )
-         SELECT pg_notify($9, payload) FROM unnest($10::text[]) AS payload",
+         SELECT pg_notify($10, payload) FROM unnest($11::text[]) AS payload",
     )
     .bind(&ids)
     .bind(turns.iter().map(|t| t.principal).collect::<Vec<_>>())
@@ -469,10 +486,88 @@ pub async fn complete_turns(conn: &mut PgConnection, turns: &[TurnClose<'_>]) ->
             .map(|t| t.result.as_ref().is_some_and(|r| r.state.is_terminal()))
             .collect::<Vec<_>>(),
     )
+    .bind(
+        turns
+            .iter()
+            .map(|t| t.result.as_ref().and_then(|r| r.usage.as_ref()).map(Json))
+            .collect::<Vec<_>>(),
+    )
     .bind(notify::CHANNEL)
     .bind(notify::payloads(&ids))
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// A turn the agent is about to start: its task and conversation.
+pub struct Start<'a> {
+    pub id: Uuid,
+    pub principal: &'a str,
+    pub context_id: &'a str,
+}
+
+/// Where a turn the agent is about to start stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// The conversation's fence.
+    pub applied_seq: i64,
+    /// The task's state before this call (a due turn is now `working`).
+    pub state: TaskState,
+}
+
+/// Reads where each turn stands, and moves the due ones (the conversation's fence is just before
+/// them and the task is `submitted` or `working`) to `working`, notifying waiters. One statement
+/// for a batch of at most 200 turns (one notification's worth of ids); `None` where the task or
+/// its conversation does not exist.
+pub async fn start_turns(pool: &PgPool, turns: &[Start<'_>]) -> Result<Vec<Option<Standing>>> {
+    let ids: Vec<Uuid> = turns.iter().map(|t| t.id).collect();
+    let rows: Vec<(Uuid, i64, String)> = sqlx::query_as(
+        "WITH input AS (
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS i (id, principal, context_id)
+         ), standing AS (
+             SELECT t.id, t.seq, t.state, c.applied_seq
+             FROM input i
+             JOIN tasks t ON t.id = i.id AND t.principal = i.principal AND t.context_id = i.context_id
+             JOIN contexts c ON c.principal = t.principal AND c.context_id = t.context_id
+         ), started AS (
+             UPDATE tasks t SET state = 'working', updated_at = clock_timestamp()
+             FROM standing s
+             WHERE t.id = s.id AND s.applied_seq = s.seq - 1 AND s.state = 'submitted'
+             RETURNING t.id
+         )
+         SELECT s.id, s.applied_seq, s.state::text
+         FROM standing s,
+              (SELECT count(pg_notify($4, ids)) FROM (SELECT string_agg(id::text, ',') AS ids FROM started) a
+               WHERE ids IS NOT NULL) notified",
+    )
+    .bind(&ids)
+    .bind(turns.iter().map(|t| t.principal).collect::<Vec<_>>())
+    .bind(turns.iter().map(|t| t.context_id).collect::<Vec<_>>())
+    .bind(notify::CHANNEL)
+    .fetch_all(pool)
+    .await?;
+    let mut standing: HashMap<Uuid, Standing> = rows
+        .into_iter()
+        .filter_map(|(id, applied_seq, state)| TaskState::parse(&state).map(|state| (id, Standing { applied_seq, state })))
+        .collect();
+    Ok(ids.iter().map(|id| standing.remove(id)).collect())
+}
+
+/// Sets what the task's status says while a worker is on it, and notifies waiters.
+pub async fn set_status_message(pool: &PgPool, id: Uuid, message: &Message) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    let updated = sqlx::query(
+        "UPDATE tasks SET status_message = $2, updated_at = clock_timestamp()
+         WHERE id = $1 AND state IN ('submitted', 'working')",
+    )
+    .bind(id)
+    .bind(Json(message))
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() > 0 {
+        notify::task_changed(&mut tx, id).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 

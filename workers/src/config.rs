@@ -5,6 +5,8 @@ use std::time::Duration;
 use clap::Parser;
 use queue::TopologyArgs;
 
+use crate::llm::{Dialect, Endpoint};
+
 /// Database connections per worker process: PostgreSQL on a small machine peaks at 8-16 busy
 /// connections (see BENCHMARKS.md).
 pub const DB_POOL_SIZE_DEFAULT: u32 = 16;
@@ -59,9 +61,84 @@ pub struct Config {
     /// waits (holding no database connection) before it runs. 0 in production.
     #[arg(long, env = "SIMULATED_TURN_MS", default_value_t = 0)]
     pub simulated_turn_ms: u64,
-    /// Test-only fault point, `<before_commit|after_commit>:<messageId marker>`.
+    /// Test-only fault point, `<before_commit|after_commit|after_model_reply>:<messageId marker>`.
     #[arg(long, env = "CARTWRIGHT_FAULT")]
     pub fault: Option<String>,
+    #[command(flatten)]
+    pub llm: LlmArgs,
+}
+
+/// The agent's model providers and limits.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LlmArgs {
+    /// `gemini`, `openai` or `offline`. Unset: gemini if a Google key is configured, else
+    /// openai if an OpenAI key is, else offline (deterministic answers, no model).
+    #[arg(long, env = "LLM_PROVIDER", value_parser = ["gemini", "openai", "offline"])]
+    pub llm_provider: Option<String>,
+    /// The primary's model (default gemini-2.5-flash or gpt-4o-mini).
+    #[arg(long, env = "LLM_MODEL")]
+    pub llm_model: Option<String>,
+    /// The primary's API base URL (default the provider's public endpoint).
+    #[arg(long, env = "LLM_BASE_URL")]
+    pub llm_base_url: Option<String>,
+    /// The provider that takes over while the primary's circuit is open.
+    #[arg(long, env = "LLM_FALLBACK", value_parser = ["gemini", "openai"])]
+    pub llm_fallback: Option<String>,
+    #[arg(long, env = "LLM_FALLBACK_MODEL")]
+    pub llm_fallback_model: Option<String>,
+    #[arg(long, env = "LLM_FALLBACK_BASE_URL")]
+    pub llm_fallback_base_url: Option<String>,
+    #[arg(long, env = "GOOGLE_API_KEY", hide_env_values = true)]
+    pub google_api_key: Option<Secret>,
+    /// A file holding the Google key (secret managers mount files).
+    #[arg(long, env = "GOOGLE_API_KEY_FILE")]
+    pub google_api_key_file: Option<std::path::PathBuf>,
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub openai_api_key: Option<Secret>,
+    /// A file holding the OpenAI key.
+    #[arg(long, env = "OPENAI_API_KEY_FILE")]
+    pub openai_api_key_file: Option<std::path::PathBuf>,
+    /// Most model calls one turn may make.
+    #[arg(long, env = "LLM_MAX_STEPS", default_value_t = 6)]
+    pub llm_max_steps: usize,
+    /// Earlier exchanges of the conversation shown to the model (and kept in the session).
+    #[arg(long, env = "LLM_HISTORY_TURNS", default_value_t = 20)]
+    pub llm_history_turns: usize,
+    /// Model calls in flight at once in this worker.
+    #[arg(long, env = "LLM_CONCURRENCY", default_value_t = 1024)]
+    pub llm_concurrency: usize,
+    /// Seconds one model call may take.
+    #[arg(long, env = "LLM_TIMEOUT", default_value_t = 60.0)]
+    pub llm_timeout: f64,
+    /// Attempts per provider per model call (the first included).
+    #[arg(long, env = "LLM_ATTEMPTS", default_value_t = 3)]
+    pub llm_attempts: usize,
+    /// Consecutive failed calls that open a provider's circuit.
+    #[arg(long, env = "LLM_BREAKER_FAILURES", default_value_t = 5)]
+    pub llm_breaker_failures: u32,
+    /// Seconds an open circuit refuses calls before a probe.
+    #[arg(long, env = "LLM_BREAKER_COOLDOWN", default_value_t = 30.0)]
+    pub llm_breaker_cooldown: f64,
+    /// Tokens one principal's turns may use per UTC day; unset: no limit.
+    #[arg(long, env = "LLM_DAILY_TOKENS_PER_PRINCIPAL")]
+    pub llm_daily_tokens_per_principal: Option<i64>,
+}
+
+/// A secret read from the environment: never printed.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
 }
 
 impl Config {
@@ -83,10 +160,111 @@ impl Config {
         if self.session_ttl == 0 {
             return Err("SESSION_TTL must be at least 1 second".into());
         }
-        Ok(())
+        self.llm.validate()
     }
 
     pub fn reconcile_after(&self) -> Duration {
         Duration::from_secs(self.reconcile_after)
     }
+}
+
+fn seconds(name: &str, value: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{name} must be a positive number of seconds"))
+}
+
+impl LlmArgs {
+    fn validate(&self) -> Result<(), String> {
+        if self.llm_max_steps == 0 {
+            return Err("LLM_MAX_STEPS must be at least 1".into());
+        }
+        if self.llm_concurrency == 0 {
+            return Err("LLM_CONCURRENCY must be at least 1".into());
+        }
+        if self.llm_attempts == 0 {
+            return Err("LLM_ATTEMPTS must be at least 1".into());
+        }
+        seconds("LLM_TIMEOUT", self.llm_timeout)?;
+        seconds("LLM_BREAKER_COOLDOWN", self.llm_breaker_cooldown)?;
+        if self.llm_daily_tokens_per_principal.is_some_and(|t| t < 1) {
+            return Err("LLM_DAILY_TOKENS_PER_PRINCIPAL must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.llm_timeout)
+    }
+
+    pub fn breaker_cooldown(&self) -> Duration {
+        Duration::from_secs_f64(self.llm_breaker_cooldown)
+    }
+
+    /// The providers to use, primary first; empty means offline. Reads key files.
+    pub fn endpoints(&self) -> Result<Vec<Endpoint>, String> {
+        let google = key(self.google_api_key.as_ref(), self.google_api_key_file.as_deref(), "GOOGLE_API_KEY_FILE")?;
+        let openai = key(self.openai_api_key.as_ref(), self.openai_api_key_file.as_deref(), "OPENAI_API_KEY_FILE")?;
+        let primary = match self.llm_provider.as_deref() {
+            Some("offline") => return Ok(Vec::new()),
+            Some("gemini") => Dialect::Gemini,
+            Some(_) => Dialect::OpenAi,
+            None if google.is_some() => Dialect::Gemini,
+            None if openai.is_some() => Dialect::OpenAi,
+            None => return Ok(Vec::new()),
+        };
+        let key_for = |dialect| match dialect {
+            Dialect::Gemini => google.clone(),
+            Dialect::OpenAi => openai.clone(),
+        };
+        let mut endpoints = vec![endpoint(primary, self.llm_model.as_deref(), self.llm_base_url.as_deref(), key_for(primary))?];
+        if let Some(fallback) = self.llm_fallback.as_deref() {
+            let dialect = if fallback == "gemini" { Dialect::Gemini } else { Dialect::OpenAi };
+            endpoints.push(endpoint(
+                dialect,
+                self.llm_fallback_model.as_deref(),
+                self.llm_fallback_base_url.as_deref(),
+                key_for(dialect),
+            )?);
+        }
+        Ok(endpoints)
+    }
+}
+
+/// The key from the variable or, failing that, from the file.
+fn key(value: Option<&Secret>, file: Option<&std::path::Path>, file_var: &str) -> Result<Option<String>, String> {
+    if let Some(Secret(value)) = value.filter(|s| !s.0.trim().is_empty()) {
+        return Ok(Some(value.trim().to_owned()));
+    }
+    let Some(file) = file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{file_var}: cannot read {}: {e}", file.display()))?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(format!("{file_var}: {} is empty", file.display()));
+    }
+    Ok(Some(text.to_owned()))
+}
+
+fn endpoint(dialect: Dialect, model: Option<&str>, base_url: Option<&str>, api_key: Option<String>) -> Result<Endpoint, String> {
+    let (default_model, default_url, key_var) = match dialect {
+        Dialect::Gemini => ("gemini-2.5-flash", "https://generativelanguage.googleapis.com/v1beta", "GOOGLE_API_KEY"),
+        Dialect::OpenAi => ("gpt-4o-mini", "https://api.openai.com/v1", "OPENAI_API_KEY"),
+    };
+    // A self-hosted server (LLM_BASE_URL) may need no key; the public endpoints do.
+    if api_key.is_none() && base_url.is_none() {
+        return Err(format!("{} needs {key_var} or {key_var}_FILE (or a base URL of a server that needs no key)", dialect.name()));
+    }
+    let base_url = base_url.unwrap_or(default_url).to_owned();
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        return Err(format!("{} base URL must start with http:// or https://", dialect.name()));
+    }
+    Ok(Endpoint {
+        dialect,
+        model: model.unwrap_or(default_model).to_owned(),
+        base_url,
+        api_key,
+    })
 }

@@ -1,13 +1,15 @@
 //! Fault points for the crash tests. `CARTWRIGHT_FAULT=<point>:<marker>` makes a worker stop
 //! (forever, until it is killed) at `<point>` while applying a task whose messageId contains
-//! `<marker>`, after logging `fault point reached`. Points: `before_commit` (inside the
-//! transaction, effects written but not committed) and `after_commit` (committed, not acked).
+//! `<marker>`, after logging `fault point reached`. Points: `after_model_reply` (a model reply
+//! of the agent's turn journaled, nothing committed), `before_commit` (inside the transaction,
+//! effects written but not committed) and `after_commit` (committed, not acked).
 //! Unset in production; a marker never matches by accident because tests choose it.
 
 use schemas::TaskEnvelope;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultPoint {
+    AfterModelReply,
     BeforeCommit,
     AfterCommit,
 }
@@ -15,6 +17,7 @@ pub enum FaultPoint {
 impl FaultPoint {
     fn parse(s: &str) -> Option<FaultPoint> {
         match s {
+            "after_model_reply" => Some(FaultPoint::AfterModelReply),
             "before_commit" => Some(FaultPoint::BeforeCommit),
             "after_commit" => Some(FaultPoint::AfterCommit),
             _ => None,

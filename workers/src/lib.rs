@@ -6,13 +6,17 @@
 //! - [`consume`]: partition pull loops, per-conversation FIFOs, acknowledgements.
 //! - [`turn`]: a batch of turns in one transaction: fences, dedup, effects, results.
 //! - [`commerce`]: the checkout state machine and the actions over the store.
-//! - [`maintenance`]: background services (the reconciler).
+//! - [`agent`]: chat turns with a model: start, model-and-tools loop, journal, outcome.
+//! - [`llm`]: the model providers' wire formats, retries, circuit breakers, fallback.
+//! - [`maintenance`]: background services (the reconciler, the session sweeper).
 //! - [`fault`]: test-only fault points for the crash tests.
 
+pub mod agent;
 pub mod commerce;
 pub mod config;
 pub mod consume;
 pub mod fault;
+pub mod llm;
 pub mod maintenance;
 pub mod turn;
 
@@ -27,6 +31,7 @@ use tokio::sync::watch;
 
 pub use config::Config;
 
+use crate::agent::{Agent, Limits};
 use crate::commerce::actions::Settings;
 use crate::consume::conversations::{Conversations, Handler};
 use crate::consume::partition::Puller;
@@ -60,7 +65,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         merchant: Merchant::seed(),
         catalog: Arc::new(store::catalog::Cache::new(pool.clone())),
         session_ttl: chrono::Duration::seconds(config.session_ttl as i64),
+        history_turns: config.llm.llm_history_turns,
     };
+    let agent = agent(&config, &pool, &settings, &faults)?;
     let simulated_turn = (config.simulated_turn_ms > 0).then(|| Duration::from_millis(config.simulated_turn_ms));
     let turns = Turns {
         pool: pool.clone(),
@@ -69,6 +76,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     };
     let conversations = Conversations::new(Handler {
         turns: TurnBatcher::start(turns, config.turn_batch, config.turn_transactions),
+        agent,
         simulated_turn,
     });
     let (stop, stopped) = watch::channel(false);
@@ -102,6 +110,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         config.reconcile_after(),
         stopped.clone(),
     ));
+    let sweeper = tokio::spawn(maintenance::session_sweeper::run(
+        pool.clone(),
+        Duration::from_secs(config.session_ttl),
+        stopped.clone(),
+    ));
     tracing::info!(partitions = topology.partitions, "worker started");
 
     shutdown.await;
@@ -111,6 +124,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         let _ = puller.await;
     }
     let _ = reconciler.await;
+    let _ = sweeper.await;
     if tokio::time::timeout(SHUTDOWN_GRACE, conversations.drained())
         .await
         .is_err()
@@ -120,4 +134,34 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     pool.close().await;
     tracing::info!("worker stopped");
     Ok(())
+}
+
+/// The agent for chat turns, or `None` when offline (no provider configured), which is said
+/// here at start-up and in every chat reply.
+fn agent(config: &Config, pool: &store::PgPool, settings: &Settings, faults: &Faults) -> anyhow::Result<Option<Agent>> {
+    let llm = &config.llm;
+    let endpoints = llm.endpoints().map_err(anyhow::Error::msg)?;
+    if endpoints.is_empty() {
+        tracing::warn!("the assistant is offline: no LLM provider configured (set GOOGLE_API_KEY or OPENAI_API_KEY, or LLM_PROVIDER); chat turns get deterministic catalog answers");
+        return Ok(None);
+    }
+    for (role, endpoint) in ["primary", "fallback"].iter().zip(&endpoints) {
+        tracing::info!(role, provider = endpoint.dialect.name(), model = %endpoint.model, base_url = %endpoint.base_url, "LLM provider");
+    }
+    let policy = llm::router::Policy {
+        timeout: llm.timeout(),
+        attempts: llm.llm_attempts,
+        min_backoff: Duration::from_millis(200),
+        max_backoff: Duration::from_secs(5),
+        max_retry_after: Duration::from_secs(10),
+        breaker_failures: llm.llm_breaker_failures,
+        breaker_cooldown: llm.breaker_cooldown(),
+    };
+    let router = llm::router::Router::new(endpoints, llm.llm_concurrency, policy).context("building the HTTP client")?;
+    let limits = Limits {
+        max_steps: llm.llm_max_steps,
+        history_turns: llm.llm_history_turns,
+        daily_tokens_per_principal: llm.llm_daily_tokens_per_principal,
+    };
+    Ok(Some(Agent::new(pool.clone(), settings.clone(), router, limits, faults.clone())))
 }

@@ -9,6 +9,7 @@
 //! whatever its size.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::Utc;
 use schemas::a2a::{Artifact, Message, Part};
@@ -16,9 +17,11 @@ use schemas::action::Turn;
 use schemas::{TaskEnvelope, TaskState};
 use sqlx::{PgConnection, PgPool};
 use store::contexts::Key;
+use store::sessions::Append;
 use store::tasks::{TurnClose, TurnResult};
 use uuid::Uuid;
 
+use crate::agent::Outcome;
 use crate::commerce::actions::{self, Answer, Context, Effects, Settings, Stored};
 use crate::fault::{FaultPoint, Faults};
 
@@ -36,10 +39,13 @@ pub enum Applied {
 }
 
 /// What the transaction does with a turn that passed its fence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Work {
-    /// Run the turn's action.
+    /// Run the turn's action (or the offline chat answer).
     Run,
+    /// Commit what the agent computed for a chat turn: its checkout changes, its reply, the
+    /// session's new exchange and the tokens it used.
+    Agent(Arc<Outcome>),
     /// Record the task as failed, with a reference the operator can search the logs for. Used
     /// when a turn fails for a reason a retry cannot fix, so the conversation is not blocked
     /// behind it.
@@ -50,7 +56,7 @@ pub enum Work {
 /// happened to each, in order. An error means nothing of the batch was committed.
 pub async fn apply(
     pool: &PgPool,
-    batch: &[(&TaskEnvelope, Work)],
+    batch: &[(&TaskEnvelope, &Work)],
     settings: &Settings,
     faults: &Faults,
 ) -> store::Result<Vec<Applied>> {
@@ -96,22 +102,39 @@ pub async fn apply(
     let now = Utc::now();
     let mut effects = Effects::default();
     let mut closes = Vec::with_capacity(due.len());
+    let mut exchanges = Vec::new();
+    let mut spent = Vec::new();
     for &i in &due {
         let (env, work) = batch[i];
         let result = if runnable(i) {
-            let (state, answer, name) = match work {
+            let (state, answer, name, usage) = match work {
+                Work::Agent(outcome) => {
+                    effects.checkouts.extend(outcome.effects.checkouts.iter().cloned());
+                    effects.orders.extend(outcome.effects.orders.iter().cloned());
+                    if let Some(exchange) = &outcome.exchange {
+                        exchanges.push((keys[i].clone(), exchange, &env.capabilities));
+                    }
+                    spent.push((env.principal.as_str(), outcome.usage.total_tokens));
+                    let answer = Answer {
+                        text: outcome.text.clone(),
+                        data: outcome.data.clone(),
+                    };
+                    (outcome.state, answer, "chat", Some(outcome.usage))
+                }
                 Work::Run => {
                     let cx = Context {
                         conn: &mut tx,
                         settings,
                         now,
                         effects: &mut effects,
+                        checkout_id: Uuid::new_v4(),
                     };
-                    run(cx, env, stored.remove(&keys[i]).unwrap_or_default()).await?
+                    let (state, answer, name) = run(cx, env, stored.remove(&keys[i]).unwrap_or_default()).await?;
+                    (state, answer, name, None)
                 }
                 Work::Fail => {
                     let text = format!("The agent could not process this message (reference {}).", env.task_id);
-                    (TaskState::Failed, Answer { text, data: None }, "error")
+                    (TaskState::Failed, Answer { text, data: Vec::new() }, "error", None)
                 }
             };
             let (reply, artifacts) = render(env, answer, name);
@@ -119,6 +142,7 @@ pub async fn apply(
                 state,
                 reply,
                 artifacts,
+                usage,
             })
         } else {
             None
@@ -132,6 +156,16 @@ pub async fn apply(
         });
     }
     effects.write(&mut tx).await?;
+    let appends: Vec<Append<'_>> = exchanges
+        .iter()
+        .map(|(key, exchange, capabilities)| Append {
+            key,
+            exchange,
+            capabilities,
+        })
+        .collect();
+    store::sessions::append(&mut tx, &appends, settings.history_turns).await?;
+    store::usage::add(&mut *tx, &spent).await?;
     store::tasks::complete_turns(&mut tx, &closes).await?;
     for &i in &due {
         faults.reach(FaultPoint::BeforeCommit, batch[i].0).await;
@@ -151,12 +185,12 @@ fn key(env: &TaskEnvelope) -> Key {
 /// statements for the whole batch.
 async fn read_checkouts(
     conn: &mut PgConnection,
-    batch: &[(&TaskEnvelope, Work)],
+    batch: &[(&TaskEnvelope, &Work)],
     keys: &[Key],
     runnable: impl Iterator<Item = usize>,
 ) -> store::Result<HashMap<Key, Stored>> {
     let actions: Vec<(Key, &schemas::action::Action)> = runnable
-        .filter(|&i| batch[i].1 == Work::Run)
+        .filter(|&i| matches!(batch[i].1, Work::Run))
         .filter_map(|i| match &batch[i].0.turn {
             Turn::Action { action } if actions::reads_checkout(action) => Some((keys[i].clone(), action)),
             _ => None,
@@ -185,16 +219,16 @@ async fn read_checkouts(
 async fn run(cx: Context<'_>, env: &TaskEnvelope, stored: Stored) -> store::Result<(TaskState, Answer, &'static str)> {
     let (answer, name) = match &env.turn {
         Turn::Action { action } => (actions::run(cx, env, action, stored).await?, action.name()),
-        Turn::Chat { text } => (actions::chat(cx.conn, text).await?, "chat"),
+        Turn::Chat { text, .. } => (actions::chat(cx.conn, text).await?, "chat"),
     };
     Ok((TaskState::Completed, answer, name))
 }
 
-/// The agent's reply message and the task's artifacts.
+/// The agent's reply message and the task's artifacts (one per DataPart).
 fn render(env: &TaskEnvelope, answer: Answer, name: &str) -> (Message, Vec<Artifact>) {
     let mut parts = vec![Part::text(answer.text)];
     let mut artifacts = Vec::new();
-    if let Some(data) = answer.data {
+    for data in answer.data {
         artifacts.push(Artifact {
             artifact_id: Uuid::new_v4().to_string(),
             name: Some(name.to_owned()),

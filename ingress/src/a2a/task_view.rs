@@ -7,7 +7,8 @@ use store::tasks::TaskRow;
 
 use crate::error::Error;
 
-/// The A2A Task for a stored task. `history_length`: `None` = the whole history (the user's
+/// The A2A Task for a stored task; `metadata.usage` holds what its model calls cost.
+/// `history_length`: `None` = the whole history (the user's
 /// message, then the agent's reply), `Some(0)` = none, `Some(n)` = the last `n`, oldest first.
 fn task(row: TaskRow, history_length: Option<u32>) -> Task {
     let reply = row.reply;
@@ -21,11 +22,16 @@ fn task(row: TaskRow, history_length: Option<u32>) -> Task {
         context_id: row.context_id,
         status: TaskStatus {
             state: row.state,
-            message: reply,
+            message: reply.or(row.status_message),
             timestamp: Some(row.updated_at.to_rfc3339_opts(SecondsFormat::Millis, true)),
         },
         history: (!history.is_empty()).then_some(history),
         artifacts: (!artifacts.is_empty()).then_some(artifacts),
+        metadata: row.usage.map(|usage| {
+            let mut metadata = serde_json::Map::new();
+            metadata.insert("usage".to_owned(), serde_json::json!(usage));
+            metadata
+        }),
     }
 }
 

@@ -24,20 +24,22 @@ pub struct Settings {
     pub catalog: std::sync::Arc<catalog::Cache>,
     /// How long a checkout lives after its last change.
     pub session_ttl: chrono::Duration,
+    /// Exchanges a session keeps (`LLM_HISTORY_TURNS`).
+    pub history_turns: usize,
 }
 
-/// The agent's answer to one turn: text, and the DataPart holding its result.
+/// The agent's answer to one turn: text, and the DataParts holding its results.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
     pub text: String,
-    pub data: Option<Map<String, Value>>,
+    pub data: Vec<Map<String, Value>>,
 }
 
 impl Answer {
     fn text(text: impl Into<String>) -> Answer {
         Answer {
             text: text.into(),
-            data: None,
+            data: Vec::new(),
         }
     }
 
@@ -50,7 +52,7 @@ impl Answer {
         let data = json!({ CHECKOUT_KEY: shown, "status": status });
         Answer {
             text: text.into(),
-            data: data.as_object().cloned(),
+            data: data.as_object().cloned().into_iter().collect(),
         }
     }
 }
@@ -76,7 +78,7 @@ pub fn reads_latest(action: &Action) -> bool {
 }
 
 /// What a batch of turns writes besides the tasks: checkouts, then orders.
-#[derive(Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Effects {
     pub checkouts: Vec<Write>,
     pub orders: Vec<NewOrder>,
@@ -131,6 +133,8 @@ pub struct Context<'a> {
     pub settings: &'a Settings,
     pub now: DateTime<Utc>,
     pub effects: &'a mut Effects,
+    /// The id a checkout this action starts gets.
+    pub checkout_id: Uuid,
 }
 
 /// Runs `action` for the envelope's conversation, whose checkouts are `stored`.
@@ -140,6 +144,7 @@ pub async fn run(cx: Context<'_>, env: &TaskEnvelope, action: &Action, stored: S
         settings,
         now,
         effects,
+        checkout_id: new_id,
     } = cx;
     let name = action.name();
     match action {
@@ -156,11 +161,10 @@ pub async fn run(cx: Context<'_>, env: &TaskEnvelope, action: &Action, stored: S
             let (mut checkout, version) = match find_checkout(stored, now, effects) {
                 Found::Open(open) => (open.checkout, Some(open.version)),
                 Found::Closed(_) | Found::None => {
-                    let id = Uuid::new_v4();
                     let merchant = &settings.merchant;
                     (
                         checkout::new_checkout(
-                            id,
+                            new_id,
                             &env.capabilities,
                             &merchant.currency,
                             &merchant.payment_handlers,
@@ -200,12 +204,12 @@ pub async fn run(cx: Context<'_>, env: &TaskEnvelope, action: &Action, stored: S
             checkout::update_customer(c, details)
         })),
         Action::CancelCheckout => Ok(mutate(stored, env, settings, now, name, effects, checkout::cancel)),
-        Action::CompleteCheckout { instrument, .. } => {
+        Action::CompleteCheckout { payment } => {
             let mut open = match open_or_answer(stored, now, effects) {
                 Ok(open) => open,
                 Err(answer) => return Ok(answer),
             };
-            match checkout::complete(&mut open.checkout, instrument) {
+            match checkout::complete(&mut open.checkout, &payment.instrument) {
                 Ok(order) => {
                     let id = checkout_id(&open.checkout);
                     let answer = Answer::checkout(format!("Order {} placed.", order.id), &open.checkout, None);
@@ -314,16 +318,17 @@ async fn search(conn: &mut PgConnection, query: &str) -> store::Result<Answer> {
     let data = json!({ PRODUCT_RESULTS_KEY: product_results });
     Ok(Answer {
         text,
-        data: data.as_object().cloned(),
+        data: data.as_object().cloned().into_iter().collect(),
     })
 }
 
-/// A free-text turn. Until the LLM agent arrives, it searches the catalog for the text's words
-/// and names the actions a client can send.
+/// A free-text turn while the agent is offline (no model configured): it searches the catalog
+/// for the text's words and names the actions a client can send.
 pub async fn chat(conn: &mut PgConnection, text: &str) -> store::Result<Answer> {
     let mut answer = search(conn, text).await?;
     answer.text = format!(
-        "{} To shop, send a DataPart {{\"action\": \"<name>\", ...}} with one of: {}.",
+        "The assistant is offline (no model is configured), so this is a plain catalog search. {} \
+         To shop, send a DataPart {{\"action\": \"<name>\", ...}} with one of: {}.",
         answer.text,
         ACTION_NAMES.join(", ")
     );

@@ -9,12 +9,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::Message;
+use schemas::action::Turn;
 use schemas::TaskEnvelope;
 use tokio::sync::mpsc;
 
 use super::ack::{acknowledge, retry_delay, Outcome};
 use super::keepalive::Keepalive;
 use super::turns::TurnBatcher;
+use crate::agent::{Agent, Decision};
 use crate::turn::{Applied, Work};
 
 /// Deliveries after which a turn that keeps failing (for a reason other than the database being
@@ -36,6 +38,8 @@ pub struct Job {
 /// What running a turn needs.
 pub struct Handler {
     pub turns: TurnBatcher,
+    /// The agent that runs chat turns; `None` when offline.
+    pub agent: Option<Agent>,
     /// Benchmark-only wait before each turn (see `SIMULATED_TURN_MS`).
     pub simulated_turn: Option<std::time::Duration>,
 }
@@ -186,7 +190,16 @@ impl Handler {
 
     async fn step(&self, envelope: &Arc<TaskEnvelope>, message: &Message) -> Step {
         let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
-        match self.turns.apply(envelope.clone(), Work::Run).await {
+        let applied = match (&self.agent, &envelope.turn) {
+            (Some(agent), Turn::Chat { .. }) => match agent.decide(envelope).await {
+                Ok(Decision::Skip(applied)) => Ok(applied),
+                Ok(Decision::Apply(work)) => self.turns.apply(envelope.clone(), work).await,
+                Ok(Decision::Wait(delay)) => return Step::Done(Outcome::Retry(delay), false),
+                Err(error) => Err(error),
+            },
+            _ => self.turns.apply(envelope.clone(), Work::Run).await,
+        };
+        match applied {
             Ok(Applied::Committed) => {
                 tracing::info!("turn committed");
                 Step::Done(Outcome::Ack, true)

@@ -71,6 +71,6 @@ async fn execute(turns: Arc<Turns>, batch: Vec<Item>) -> Vec<Result<Applied, Tur
 }
 
 async fn apply(turns: &Turns, batch: &[Item]) -> store::Result<Vec<Applied>> {
-    let jobs: Vec<(&TaskEnvelope, Work)> = batch.iter().map(|(envelope, work)| (&**envelope, *work)).collect();
+    let jobs: Vec<(&TaskEnvelope, &Work)> = batch.iter().map(|(envelope, work)| (&**envelope, work)).collect();
     turn::apply(&turns.pool, &jobs, &turns.settings, &turns.faults).await
 }
