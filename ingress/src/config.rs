@@ -67,6 +67,10 @@ pub struct Config {
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `ingress=debug,info`.
     #[arg(long, env = "LOG_LEVEL", default_value = "info", global = true)]
     pub log_level: String,
+    /// Model tokens one principal's chat turns may use per UTC day; once spent, further chat
+    /// messages are refused until 00:00 UTC. Unset: no limit. (The workers read it too.)
+    #[arg(long, env = "LLM_DAILY_TOKENS_PER_PRINCIPAL", global = true)]
+    pub llm_daily_tokens_per_principal: Option<i64>,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -112,6 +116,9 @@ impl Config {
         }
         if self.max_body_bytes < 1024 {
             return Err("MAX_BODY_BYTES must be at least 1024".into());
+        }
+        if self.llm_daily_tokens_per_principal.is_some_and(|t| t < 1) {
+            return Err("LLM_DAILY_TOKENS_PER_PRINCIPAL must be at least 1".into());
         }
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! The ingress's one error type and its mapping to JSON-RPC errors and HTTP statuses.
 //!
 //! JSON-RPC errors travel with HTTP 200, except: 401 for authentication, 413 for an oversized
-//! body, 503 (with `Retry-After`) when PostgreSQL or NATS is unavailable. Internal errors get a
+//! body, 429 (with `Retry-After` until 00:00 UTC) when the caller's daily token budget is spent,
+//! 503 (with `Retry-After`) when PostgreSQL or NATS is unavailable. Internal errors get a
 //! generic message; the cause is logged here and nowhere else.
 
 use axum::http::{header, HeaderValue, StatusCode};
@@ -36,6 +37,8 @@ pub enum Error {
     UnsupportedOperation(String),
     #[error("service temporarily unavailable ({0}); retry with the same messageId")]
     Unavailable(&'static str),
+    #[error("daily model token budget of {budget} spent; chat messages are refused until 00:00 UTC (actions still work)")]
+    TokenBudgetExhausted { budget: i64, retry_after_secs: u64 },
     #[error("internal error")]
     Internal(String),
 }
@@ -52,6 +55,7 @@ impl Error {
             Error::TaskNotCancelable(_) => codes::TASK_NOT_CANCELABLE,
             Error::UnsupportedOperation(_) => codes::UNSUPPORTED_OPERATION,
             Error::Unavailable(_) | Error::Internal(_) => codes::INTERNAL_ERROR,
+            Error::TokenBudgetExhausted { .. } => codes::TOKEN_BUDGET_EXHAUSTED,
         }
     }
 
@@ -60,6 +64,7 @@ impl Error {
             Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Error::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::TokenBudgetExhausted { .. } => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::OK,
         }
     }
@@ -74,6 +79,11 @@ impl Error {
             Error::Unavailable(_) => {
                 json!({ "code": self.code(), "message": self.to_string(), "data": { "retryable": true } })
             }
+            Error::TokenBudgetExhausted { retry_after_secs, .. } => json!({
+                "code": self.code(),
+                "message": self.to_string(),
+                "data": { "retryable": true, "retryAfterSeconds": retry_after_secs },
+            }),
             _ => json!({ "code": self.code(), "message": self.to_string() }),
         }
     }
@@ -92,6 +102,11 @@ impl Error {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            }
+            Error::TokenBudgetExhausted { retry_after_secs, .. } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
             _ => {}
         }

@@ -19,6 +19,9 @@ pub mod codes {
     pub const TASK_NOT_CANCELABLE: i64 = -32002;
     pub const UNSUPPORTED_OPERATION: i64 = -32004;
     pub const CONTENT_TYPE_NOT_SUPPORTED: i64 = -32005;
+    /// Cartwright's own (JSON-RPC's implementation-defined range): the caller's daily model
+    /// token budget is spent.
+    pub const TOKEN_BUDGET_EXHAUSTED: i64 = -32050;
 }
 
 /// Who wrote a message.

@@ -7,11 +7,13 @@
 //! - [`db`]: a fresh, migrated, seeded database per test, dropped afterwards.
 //! - [`pg`]: a PostgreSQL server of the test's own, for tests that restart it.
 //! - [`profile`]: an HTTP server for the client's UCP profile.
+//! - [`fake_llm`]: a fake model provider speaking Gemini's and OpenAI's wire formats.
 //! - [`client`]: a JSON-RPC client for the ingress.
 //! - [`stack`]: all of the above wired together.
 
 pub mod client;
 pub mod db;
+pub mod fake_llm;
 pub mod nats;
 pub mod pg;
 pub mod process;
@@ -23,6 +25,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use client::Client;
+pub use fake_llm::FakeLlm;
 pub use stack::{Stack, StackOptions};
 
 /// The repository root.

@@ -23,6 +23,8 @@ pub struct StackOptions {
     pub first_worker_env: Vec<(String, String)>,
     /// Extra environment for every worker.
     pub worker_env: Vec<(String, String)>,
+    /// Extra environment for the ingress and every worker.
+    pub env: Vec<(String, String)>,
     /// Connections per process's PostgreSQL pool.
     pub db_pool_size: u32,
     pub log_level: String,
@@ -40,6 +42,7 @@ impl Default for StackOptions {
             ack_wait: 3,
             first_worker_env: Vec::new(),
             worker_env: Vec::new(),
+            env: Vec::new(),
             db_pool_size: 8,
             log_level: "info".to_owned(),
             postgres_admin_url: None,
@@ -114,9 +117,13 @@ impl Stack {
             ("RECONCILE_AFTER", "5".to_owned()),
             ("DB_POOL_SIZE", self.options.db_pool_size.to_string()),
             ("LOG_LEVEL", self.options.log_level.clone()),
+            // Offline unless a test configures a provider: keys in the caller's environment
+            // must not reach a real provider.
+            ("LLM_PROVIDER", "offline".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
+        .chain(self.options.env.iter().cloned())
         .collect()
     }
 

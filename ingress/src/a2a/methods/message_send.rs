@@ -8,7 +8,9 @@
 //! the task is terminal or `input-required`, or when the blocking cap passes.
 //! Errors: -32602 (invalid message, missing or malformed UCP headers, unusable profile, unknown
 //! product, bad quantity), -32001 (taskId not found), -32004 (message to a task that ended),
-//! HTTP 503 (database or queue unavailable; resend the same messageId).
+//! HTTP 429 -32050 (a chat message after the caller's daily token budget is spent, with
+//! `Retry-After` until 00:00 UTC), HTTP 503 (database or queue unavailable; resend the same
+//! messageId).
 //!
 //! Resending a messageId returns the task it created, and applies nothing twice.
 
@@ -49,6 +51,9 @@ pub async fn handle(
     let turn = parse_turn(&message).map_err(|e| Error::InvalidParams(e.to_string()))?;
     if let Some(task_id) = &message.task_id {
         return Err(refuse_continuation(state, principal, task_id).await?);
+    }
+    if matches!(turn, Turn::Chat { .. }) {
+        check_token_budget(state, principal).await?;
     }
     let agent = agent_header::parse(headers.get("ucp-agent").and_then(|v| v.to_str().ok()))?;
     let capabilities = state
@@ -166,6 +171,24 @@ async fn wait_for_end(
         current = read(state, principal, current.id).await?;
     }
     Ok(current)
+}
+
+/// Refuses a chat turn once the principal's tokens today reach `LLM_DAILY_TOKENS_PER_PRINCIPAL`.
+async fn check_token_budget(state: &AppState, principal: &Principal) -> Result<(), Error> {
+    let Some(budget) = state.config.llm_daily_tokens_per_principal else {
+        return Ok(());
+    };
+    let spent = store::usage::today(&state.db, &[principal.0.as_str()]).await?;
+    if spent.get(&principal.0).copied().unwrap_or(0) < budget {
+        return Ok(());
+    }
+    let now = chrono::Utc::now();
+    let midnight = (now.date_naive() + chrono::Days::new(1)).and_time(chrono::NaiveTime::MIN).and_utc();
+    let retry_after_secs = (midnight - now).num_seconds().max(1) as u64;
+    Err(Error::TokenBudgetExhausted {
+        budget,
+        retry_after_secs,
+    })
 }
 
 fn validate_message(message: &Message) -> Result<(), Error> {
