@@ -10,10 +10,22 @@
 //! - headroom: 1,000 conversations whose turns each take 2 s (`SIMULATED_TURN_MS`, standing in
 //!   for the LLM call) on two workers; the ideal is 500 turns/s.
 //!
+//! - chat/2s: 1,000 conversations of chat turns with the agent, the fake model provider
+//!   answering each call in 2 s, two model calls per turn, two workers: the ideal is 250
+//!   turns/s. The workers' resident size is read afterwards.
+//! - chat/0ms: the same with instant model answers: the pipeline's own cost of an LLM turn.
+//! - memory: chat/2s load for 5 minutes; the workers' resident size sampled along the way.
+//! - crash-replay: chat turns that add to the checkout while a worker is SIGKILLed every few
+//!   seconds (model calls in flight); afterwards order, exactly-once and model calls per turn.
+//! - calibration: pgbench with a turn-shaped transaction on the same PostgreSQL, so figures of
+//!   runs on different days compare (each row is also shown as a ratio to it).
+//!
 //! Acceptance, end-to-end with one worker and headroom run twice: with the project's
 //! nats-server config (an fsync before every PubAck) and with the bounded one (rows marked
 //! `/sync-1s`, an fsync every second; see deploy/nats-server-sync-1s.conf).
 
+mod calibration;
+mod chat;
 mod load;
 mod report;
 
@@ -47,6 +59,10 @@ const E2E_CONVERSATIONS: usize = 128;
 const NATS_CONFIGS: [(&str, &str); 2] = [("", testkit::nats::CONFIG), ("/sync-1s", testkit::nats::CONFIG_SYNC_1S)];
 const HEADROOM_CONVERSATIONS: usize = 1000;
 const HEADROOM_TURN_MS: u64 = 2000;
+const CHAT_CONVERSATIONS: usize = 1000;
+const CHAT_CALL_MS: u64 = 2000;
+const CHAT_0MS_CONVERSATIONS: usize = 256;
+const CRASH_CONVERSATIONS: usize = 200;
 
 /// The same allocator as the binaries under test, so the load generator takes less of the
 /// CPU they share.
@@ -124,7 +140,92 @@ async fn main() {
         rows.push(row);
     }
 
-    let table = report::table(&rows);
+    for (name, latency, lanes) in [
+        ("chat/2s", CHAT_CALL_MS, CHAT_CONVERSATIONS),
+        ("chat/0ms", 0, CHAT_0MS_CONVERSATIONS),
+    ] {
+        if !wanted(name) {
+            continue;
+        }
+        let llm = testkit::FakeLlm::start_with(false).await;
+        llm.set_latency(Duration::from_millis(latency));
+        let stack = chat::stack(2, &llm, 30, NATS_CONFIGS[0].1).await;
+        let window = if latency > 0 { window.max(Duration::from_secs(20)) } else { window };
+        let warmup = if latency > 0 { Duration::from_secs(5) } else { warmup };
+        let sample = chat::lanes(chat::client(&stack, "chat"), "chat", lanes, chat::Script::Search, warmup, window).await;
+        let rss = chat::worker_rss_mib(&stack);
+        let verdict = verify(&stack).await;
+        let calls = chat::calls(&stack, &llm, &verdict).await;
+        let ideal = (latency > 0).then(|| lanes as f64 * 1000.0 / (2.0 * latency as f64));
+        let what = match ideal {
+            Some(ideal) => format!("{lanes} conversations, chat turns of 2 model calls at {latency} ms each, 2 workers (ideal {ideal:.0}/s)"),
+            None => format!("{lanes} conversations, chat turns of 2 model calls answered at once, 2 workers"),
+        };
+        let mut row = Row::new(name, &what, &sample, Some(verdict));
+        row.ratio = ideal.map(|ideal| sample.per_second() / ideal);
+        row.notes = format!(
+            "model calls/turn {:.2} (journaled {:.2}); failed tasks {}; worker RSS after {rss:.0} MiB",
+            calls.provider_per_turn, calls.journaled_per_turn, calls.failed_tasks
+        );
+        rows.push(row);
+    }
+    if wanted("memory") {
+        let llm = testkit::FakeLlm::start_with(false).await;
+        llm.set_latency(Duration::from_millis(CHAT_CALL_MS));
+        let stack = chat::stack(2, &llm, 30, NATS_CONFIGS[0].1).await;
+        let (duration, settle) = if args.quick {
+            (Duration::from_secs(60), Duration::from_secs(20))
+        } else {
+            (Duration::from_secs(300), Duration::from_secs(60))
+        };
+        let (first, last, max) = chat::memory_over(&stack, CHAT_CONVERSATIONS, settle, duration, Duration::from_secs(10)).await;
+        let verdict = verify(&stack).await;
+        let sample = load::Sample {
+            completed: verdict.tasks as u64,
+            failed: 0,
+            window: duration,
+            latencies: Vec::new(),
+        };
+        let mut row = Row::new(
+            "memory",
+            &format!("{CHAT_CONVERSATIONS} conversations, chat at {CHAT_CALL_MS} ms per call, 2 workers, {} s", duration.as_secs()),
+            &sample,
+            Some(verdict),
+        );
+        row.notes = format!(
+            "worker RSS {first:.0} MiB after {} s, {last:.0} MiB at the end ({:+.1} %), peak {max:.0} MiB",
+            settle.as_secs(),
+            (last / first.max(1.0) - 1.0) * 100.0
+        );
+        rows.push(row);
+    }
+    if wanted("crash-replay") {
+        let llm = testkit::FakeLlm::start_with(false).await;
+        llm.set_latency(Duration::from_millis(500));
+        let mut stack = chat::stack(2, &llm, 5, NATS_CONFIGS[0].1).await;
+        let duration = if args.quick { Duration::from_secs(20) } else { Duration::from_secs(40) };
+        let (sample, kills) = chat::with_kills(&mut stack, CRASH_CONVERSATIONS, duration, Duration::from_secs(6)).await;
+        let verdict = verify(&stack).await;
+        let calls = chat::calls(&stack, &llm, &verdict).await;
+        let mut row = Row::new(
+            "crash-replay",
+            &format!("{CRASH_CONVERSATIONS} conversations adding to checkouts by chat (2 model calls at 500 ms), a worker SIGKILLed every 6 s"),
+            &sample,
+            Some(verdict),
+        );
+        row.notes = format!(
+            "{kills} kills; model calls/turn {:.3} (journaled {:.2}: none re-paid once answered); lost {} (stuck + failed), duplicated {} (out of order)",
+            calls.provider_per_turn,
+            calls.journaled_per_turn,
+            verdict.stuck + calls.failed_tasks,
+            verdict.out_of_order
+        );
+        rows.push(row);
+    }
+
+    let admin_url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let calibration = calibration::turn_shaped_tps(&admin_url, Duration::from_secs(if args.quick { 5 } else { 15 })).await;
+    let table = report::table(&rows, calibration);
     println!("{table}");
     report::write(&args.out, &table, args.quick).expect("write the report");
     println!("wrote {}", args.out);
@@ -143,7 +244,7 @@ async fn stack(workers: usize, worker_env: &[(String, String)], nats_config: &'s
     .await
 }
 
-fn http() -> reqwest::Client {
+pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .pool_max_idle_per_host(2048)
         .build()
@@ -207,7 +308,9 @@ async fn verify(stack: &Stack) -> Verdict {
     }
     let out_of_order: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM tasks t
-         WHERE t.state = 'completed' AND (
+         WHERE t.state = 'completed'
+           AND EXISTS (SELECT 1 FROM jsonb_array_elements(t.reply->'parts') p WHERE p->'data' ? 'a2a.ucp.checkout')
+           AND (
              SELECT (li->>'quantity')::bigint FROM jsonb_array_elements(
                  (SELECT p->'data'->'a2a.ucp.checkout'->'line_items' FROM jsonb_array_elements(t.reply->'parts') p
                   WHERE p->'data' ? 'a2a.ucp.checkout')) li

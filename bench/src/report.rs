@@ -22,6 +22,8 @@ pub struct Row {
     pub failed: u64,
     pub ratio: Option<f64>,
     pub verdict: Option<Verdict>,
+    /// Scenario-specific figures (model calls per turn, worker memory).
+    pub notes: String,
 }
 
 impl Row {
@@ -35,6 +37,7 @@ impl Row {
             failed: sample.failed,
             ratio: None,
             verdict,
+            notes: String::new(),
         }
     }
 }
@@ -43,29 +46,42 @@ fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
 }
 
-pub fn table(rows: &[Row]) -> String {
+/// The table; `calibration` (pgbench turn-shaped transactions per second in this run) gives
+/// each row's rate as a ratio to the machine's speed today.
+pub fn table(rows: &[Row], calibration: Option<f64>) -> String {
     let mut out = String::from(
-        "| scenario | what | per second | p50 ms | p99 ms | failed | ratio | tasks checked | out of order | stuck |\n",
+        "| scenario | what | per second | ÷ calibration | p50 ms | p99 ms | failed | ratio | tasks checked | out of order | stuck | notes |\n",
     );
-    out.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    out.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
+    if let Some(tps) = calibration {
+        let _ = writeln!(
+            out,
+            "| calibration | pgbench, turn-shaped transaction (insert + two updates), 8 clients | {tps:.0} | 1.000 |  |  |  |  |  |  |  | the machine's speed in this run |"
+        );
+    }
     for row in rows {
         let ratio = row.ratio.map_or("".to_owned(), |r| format!("{r:.2}"));
+        let per_calibration = calibration
+            .filter(|tps| *tps > 0.0)
+            .map_or("".to_owned(), |tps| format!("{:.3}", row.per_second / tps));
         let (tasks, order, stuck) = row.verdict.map_or(("".into(), "".into(), "".into()), |v| {
             (v.tasks.to_string(), v.out_of_order.to_string(), v.stuck.to_string())
         });
         let _ = writeln!(
             out,
-            "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             row.name,
             row.what,
             row.per_second,
+            per_calibration,
             ms(row.p50),
             ms(row.p99),
             row.failed,
             ratio,
             tasks,
             order,
-            stuck
+            stuck,
+            row.notes
         );
     }
     out
@@ -88,8 +104,10 @@ pub fn write(path: &str, table: &str, quick: bool) -> std::io::Result<()> {
          (`synchronous_commit = on`), 16 partitions, `DB_POOL_SIZE=16` per process.{quick}\n\n{table}\n\
          Columns: *per second* counts operations that finished inside the measured window; p50/p99 are their latencies \
          (for blocking sends, from request to completed task). *ratio* is to one worker for end-to-end, and to the ideal \
-         for headroom. *tasks checked*, *out of order* and *stuck* come from the database after the run: every task's \
-         checkout snapshot must show the quantity its sequence number says, and no task may be left unfinished.\n{END}",
+         for headroom and chat at 2 s. *÷ calibration* is the rate divided by the calibration row's (pgbench on the same PostgreSQL \
+         in the same run): compare runs by it, not by raw rates. *tasks checked*, *out of order* and *stuck* come from the \
+         database after the run: every task's checkout snapshot must show the quantity its sequence number says (chat \
+         rows that search check order only through stuck and failed), and no task may be left unfinished.\n{END}",
         date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         quick = if quick { " Quick run (short windows): noisier figures." } else { "" },
     );

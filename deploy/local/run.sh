@@ -48,9 +48,19 @@ done
 curl -fsS "http://$AGENT_HOST:$AGENT_PORT/ready" >/dev/null || { echo "the ingress did not become ready"; exit 1; }
 
 token="$("$bin/cartwright-ingress" token --subject dev)"
+if [ -n "${LLM_PROVIDER:-}" ]; then
+  assistant="$LLM_PROVIDER"
+elif [ -n "${GOOGLE_API_KEY:-}${GOOGLE_API_KEY_FILE:-}" ]; then
+  assistant="gemini"
+elif [ -n "${OPENAI_API_KEY:-}${OPENAI_API_KEY_FILE:-}" ]; then
+  assistant="openai"
+else
+  assistant="offline: no LLM key configured, chat gets deterministic catalog answers (set GOOGLE_API_KEY or OPENAI_API_KEY)"
+fi
 cat <<TXT >&2
 
 Cartwright is running: ingress $PUBLIC_URL, 2 workers, nats-server $NATS_URL, PostgreSQL $DATABASE_URL
+Assistant: $assistant
 Dev token (principal "dev", valid 24 h):
 $token
 
@@ -59,6 +69,8 @@ curl -s $PUBLIC_URL/ -H "Authorization: Bearer $token" -H 'Content-Type: applica
   -H 'X-A2A-Extensions: https://ucp.dev/specification/reference?v=2026-01-11' \\
   -H 'UCP-Agent: profile="$PUBLIC_URL/.well-known/ucp"' \\
   -d '{"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"kind":"message","role":"user","messageId":"'\$(date +%s%N)'","parts":[{"kind":"data","data":{"action":"search_shopping_catalog","query":"cookies"}}]}}}'
+
+Chat with the assistant: the same request with "parts":[{"kind":"text","text":"I want cookies"}]
 
 Ctrl-C stops everything.
 TXT
