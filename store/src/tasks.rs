@@ -571,8 +571,10 @@ pub async fn set_status_message(pool: &PgPool, id: Uuid, message: &Message) -> R
     Ok(())
 }
 
-/// Tasks accepted before `before` whose conversation has not applied them yet (cancelled ones
-/// included: the fence must still move past them). Candidates for republishing.
+/// Tasks accepted, and last touched, before `before` whose conversation has not applied them
+/// yet (cancelled ones included: the fence must still move past them). Candidates for
+/// republishing. A task a worker touched since (an agent turn waiting for its provider) is
+/// still alive in JetStream and is left alone.
 pub async fn unapplied_before(pool: &PgPool, before: DateTime<Utc>, limit: i64) -> Result<Vec<TaskRow>> {
     let cols = COLUMNS
         .split(", ")
@@ -582,7 +584,8 @@ pub async fn unapplied_before(pool: &PgPool, before: DateTime<Utc>, limit: i64) 
     let rows = sqlx::query_as(&format!(
         "SELECT {cols} FROM contexts c
          JOIN tasks t ON t.principal = c.principal AND t.context_id = c.context_id AND t.seq > c.applied_seq
-         WHERE c.applied_seq < c.last_seq AND t.created_at < $1 ORDER BY t.created_at LIMIT $2"
+         WHERE c.applied_seq < c.last_seq AND t.created_at < $1 AND t.updated_at < $1
+         ORDER BY t.created_at LIMIT $2"
     ))
     .bind(before)
     .bind(limit)

@@ -164,7 +164,14 @@ impl Handler {
         let step = tracing::Instrument::instrument(self.step(&job.envelope, &job.message), span).await;
         match step {
             Step::Park => {
-                parked.insert(job.envelope.seq, job);
+                if parked.contains_key(&job.envelope.seq) {
+                    // A republished copy of a task already parked here: the parked copy (kept
+                    // alive) will run it, so this one is done.
+                    tracing::debug!("second copy of a parked task; acknowledged");
+                    acknowledge(&job.message, Outcome::Ack).await;
+                } else {
+                    parked.insert(job.envelope.seq, job);
+                }
                 false
             }
             Step::Done(outcome, progressed) => {
