@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use testkit::client::{action, checkout_of, message, quantity};
+use testkit::client::{checkout_of, message, quantity};
 use testkit::fake_llm::Fault;
 use testkit::{FakeLlm, Stack, StackOptions};
 

@@ -49,7 +49,7 @@ async fn a_spent_budget_refuses_chat_until_tomorrow() {
     assert_eq!(action["status"]["state"], "completed", "actions need no model: {action}");
     let other = stack.client("frugal").send(message(chat("cookies"), None), true).await;
     assert_eq!(other["status"]["state"], "completed", "another caller has its own budget: {other}");
-    let spent: i64 = sqlx::query_scalar("SELECT tokens FROM principal_usage WHERE principal = 'spender'")
+    let spent: i64 = sqlx::query_scalar("SELECT sum(tokens)::bigint FROM principal_usage WHERE principal = 'spender'")
         .fetch_one(&stack.db.pool)
         .await
         .unwrap();

@@ -49,9 +49,18 @@ pub fn client(stack: &Stack, prefix: &str) -> Client {
     client
 }
 
-/// `lanes` conversations, each sending blocking chat messages one after another.
-pub async fn lanes(client: Client, prefix: &'static str, lanes: usize, script: Script, warmup: Duration, window: Duration) -> Sample {
-    load::run(lanes, warmup, window, move |lane, i| {
+/// `lanes` conversations, each sending blocking chat messages one after another, starting
+/// spread over `stagger`.
+pub async fn lanes(
+    client: Client,
+    prefix: &'static str,
+    lanes: usize,
+    script: Script,
+    stagger: Duration,
+    warmup: Duration,
+    window: Duration,
+) -> Sample {
+    load::run_staggered(lanes, stagger, warmup, window, move |lane, i| {
         let client = client.clone();
         async move {
             let message = testkit::client::message_with_id(
@@ -121,7 +130,7 @@ pub async fn memory_over(stack: &Stack, lanes_count: usize, settle: Duration, du
         }
         samples
     });
-    lanes(client(stack, "mem"), "mem", lanes_count, Script::Search, Duration::ZERO, duration).await;
+    lanes(client(stack, "mem"), "mem", lanes_count, Script::Search, Duration::from_secs(4), Duration::ZERO, duration).await;
     let samples = sampler.await.unwrap_or_default();
     let first = samples.first().copied().unwrap_or(0.0);
     let last = samples.last().copied().unwrap_or(0.0);
@@ -133,7 +142,15 @@ pub async fn memory_over(stack: &Stack, lanes_count: usize, settle: Duration, du
 /// and starting a fresh one: model calls are in flight at each kill. Returns the sample and
 /// the number of kills.
 pub async fn with_kills(stack: &mut Stack, lanes_count: usize, duration: Duration, every: Duration) -> (Sample, usize) {
-    let load = tokio::spawn(lanes(client(stack, "crash"), "crash", lanes_count, Script::Add, Duration::ZERO, duration));
+    let load = tokio::spawn(lanes(
+        client(stack, "crash"),
+        "crash",
+        lanes_count,
+        Script::Add,
+        Duration::from_secs(1),
+        Duration::ZERO,
+        duration,
+    ));
     let end = tokio::time::Instant::now() + duration.saturating_sub(every);
     let mut kills = 0;
     while tokio::time::Instant::now() < end {

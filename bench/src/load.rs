@@ -38,12 +38,23 @@ where
     F: Fn(usize, u64) -> Fut + Clone,
     Fut: Future<Output = bool>,
 {
+    run_staggered(lanes, Duration::ZERO, warmup, window, operation).await
+}
+
+/// [`run`], lane `i` starting `stagger * i / lanes` late: conversations that arrive over a while
+/// rather than all in the same millisecond (which keeps them in lockstep for the whole run).
+pub async fn run_staggered<F, Fut>(lanes: usize, stagger: Duration, warmup: Duration, window: Duration, operation: F) -> Sample
+where
+    F: Fn(usize, u64) -> Fut + Clone,
+    Fut: Future<Output = bool>,
+{
     let start = Instant::now();
     let measure_from = start + warmup;
     let end = measure_from + window;
     let per_lane = join_all((0..lanes).map(|lane| {
         let operation = operation.clone();
         async move {
+            tokio::time::sleep(stagger.mul_f64(lane as f64 / lanes.max(1) as f64)).await;
             let (mut latencies, mut failed) = (Vec::new(), 0u64);
             let mut iteration = 0;
             while Instant::now() < end {

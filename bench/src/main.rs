@@ -12,7 +12,8 @@
 //!
 //! - chat/2s: 1,000 conversations of chat turns with the agent, the fake model provider
 //!   answering each call in 2 s, two model calls per turn, two workers: the ideal is 250
-//!   turns/s. The workers' resident size is read afterwards.
+//!   turns/s. Conversations start spread over the first 4 s (one turn's length). The workers'
+//!   resident size is read afterwards.
 //! - chat/0ms: the same with instant model answers: the pipeline's own cost of an LLM turn.
 //! - memory: chat/2s load for 5 minutes; the workers' resident size sampled along the way.
 //! - crash-replay: chat turns that add to the checkout while a worker is SIGKILLed every few
@@ -61,7 +62,7 @@ const HEADROOM_CONVERSATIONS: usize = 1000;
 const HEADROOM_TURN_MS: u64 = 2000;
 const CHAT_CONVERSATIONS: usize = 1000;
 const CHAT_CALL_MS: u64 = 2000;
-const CHAT_0MS_CONVERSATIONS: usize = 256;
+const CHAT_0MS_CONVERSATIONS: usize = 1000;
 const CRASH_CONVERSATIONS: usize = 200;
 
 /// The same allocator as the binaries under test, so the load generator takes less of the
@@ -152,7 +153,9 @@ async fn main() {
         let stack = chat::stack(2, &llm, 30, NATS_CONFIGS[0].1).await;
         let window = if latency > 0 { window.max(Duration::from_secs(20)) } else { window };
         let warmup = if latency > 0 { Duration::from_secs(5) } else { warmup };
-        let sample = chat::lanes(chat::client(&stack, "chat"), "chat", lanes, chat::Script::Search, warmup, window).await;
+        // Conversations arrive over one turn's length (two calls).
+        let stagger = Duration::from_millis(2 * latency);
+        let sample = chat::lanes(chat::client(&stack, "chat"), "chat", lanes, chat::Script::Search, stagger, warmup, window).await;
         let rss = chat::worker_rss_mib(&stack);
         let verdict = verify(&stack).await;
         let calls = chat::calls(&stack, &llm, &verdict).await;

@@ -96,24 +96,55 @@ fn rebase_image_url(url: &str, public_url: &str) -> String {
 /// The products whose name or category matches any word of `query` (prefixes count, English
 /// stemming applies), best matches first.
 pub async fn search(conn: &mut PgConnection, query: &str) -> Result<Vec<Value>> {
+    let Some(tsquery) = tsquery(query) else {
+        return Ok(Vec::new());
+    };
+    let bodies = sqlx::query_scalar(
+        "SELECT body FROM products, to_tsquery('english', $1) AS q
+         WHERE search @@ q ORDER BY ts_rank(search, q) DESC, id LIMIT $2",
+    )
+    .bind(tsquery)
+    .bind(SEARCH_LIMIT)
+    .fetch_all(conn)
+    .await?;
+    Ok(bodies)
+}
+
+/// [`search`] for many queries in one statement; the results in the order of `queries`.
+pub async fn search_many(pool: &PgPool, queries: &[String]) -> Result<Vec<Vec<Value>>> {
+    let tsqueries: Vec<Option<String>> = queries.iter().map(|q| tsquery(q)).collect();
+    let rows: Vec<(i64, Value)> = sqlx::query_as(
+        "SELECT q.ord, p.body
+         FROM unnest($1::text[]) WITH ORDINALITY AS q (tsq, ord)
+         CROSS JOIN LATERAL (
+             SELECT body FROM products, to_tsquery('english', q.tsq) AS t
+             WHERE search @@ t ORDER BY ts_rank(search, t) DESC, id LIMIT $2
+         ) p
+         WHERE q.tsq IS NOT NULL
+         ORDER BY q.ord",
+    )
+    .bind(&tsqueries)
+    .bind(SEARCH_LIMIT)
+    .fetch_all(pool)
+    .await?;
+    let mut results = vec![Vec::new(); queries.len()];
+    for (ord, body) in rows {
+        if let Some(found) = results.get_mut(ord as usize - 1) {
+            found.push(body);
+        }
+    }
+    Ok(results)
+}
+
+/// The tsquery for a query's words (each a prefix), `None` if it has none.
+fn tsquery(query: &str) -> Option<String> {
     let words: Vec<String> = query
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .take(MAX_QUERY_WORDS)
         .map(|w| format!("{}:*", w.to_lowercase()))
         .collect();
-    if words.is_empty() {
-        return Ok(Vec::new());
-    }
-    let bodies = sqlx::query_scalar(
-        "SELECT body FROM products, to_tsquery('english', $1) AS q
-         WHERE search @@ q ORDER BY ts_rank(search, q) DESC, id LIMIT $2",
-    )
-    .bind(words.join(" | "))
-    .bind(SEARCH_LIMIT)
-    .fetch_all(conn)
-    .await?;
-    Ok(bodies)
+    (!words.is_empty()).then(|| words.join(" | "))
 }
 
 /// Every product, as checkout lines need them.

@@ -37,31 +37,33 @@ pub async fn read(conn: &mut PgConnection, task_ids: &[Uuid]) -> Result<HashMap<
 
 /// Journals a batch of replies (one statement) and returns, for each, the reply the journal
 /// holds for its step: the one given, or the one an earlier delivery wrote first (which the
-/// turn must then follow, so two deliveries never diverge).
+/// turn must then follow, so two deliveries never diverge). Only those earlier replies travel
+/// back.
 pub async fn record(pool: &PgPool, entries: &[Entry]) -> Result<Vec<ModelReply>> {
     let task_ids: Vec<Uuid> = entries.iter().map(|e| e.task_id).collect();
     let steps: Vec<i32> = entries.iter().map(|e| e.step).collect();
-    let rows: Vec<(Uuid, i32, Json<ModelReply>)> = sqlx::query_as(
+    let earlier: Vec<(Uuid, i32, Json<ModelReply>)> = sqlx::query_as(
         "WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::int[], $3::jsonb[]) AS i (task_id, step, response)
          ), written AS (
              INSERT INTO turn_journal (task_id, step, response)
              SELECT task_id, step, response FROM input
              ON CONFLICT ON CONSTRAINT turn_journal_pkey DO NOTHING
-             RETURNING task_id
+             RETURNING task_id, step
          )
-         SELECT i.task_id, i.step, coalesce(j.response, i.response)
-         FROM input i LEFT JOIN turn_journal j ON j.task_id = i.task_id AND j.step = i.step",
+         SELECT j.task_id, j.step, j.response
+         FROM input i JOIN turn_journal j ON j.task_id = i.task_id AND j.step = i.step
+         WHERE NOT EXISTS (SELECT 1 FROM written w WHERE w.task_id = i.task_id AND w.step = i.step)",
     )
     .bind(&task_ids)
     .bind(&steps)
     .bind(entries.iter().map(|e| Json(&e.reply)).collect::<Vec<_>>())
     .fetch_all(pool)
     .await?;
-    let mut held: HashMap<(Uuid, i32), ModelReply> =
-        rows.into_iter().map(|(task_id, step, Json(reply))| ((task_id, step), reply)).collect();
+    let mut earlier: HashMap<(Uuid, i32), ModelReply> =
+        earlier.into_iter().map(|(task_id, step, Json(reply))| ((task_id, step), reply)).collect();
     Ok(entries
         .iter()
-        .map(|e| held.remove(&(e.task_id, e.step)).unwrap_or_else(|| e.reply.clone()))
+        .map(|e| earlier.remove(&(e.task_id, e.step)).unwrap_or_else(|| e.reply.clone()))
         .collect())
 }

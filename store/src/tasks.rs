@@ -516,9 +516,9 @@ pub struct Standing {
 }
 
 /// Reads where each turn stands, and moves the due ones (the conversation's fence is just before
-/// them and the task is `submitted` or `working`) to `working`, notifying waiters. One statement
-/// for a batch of at most 200 turns (one notification's worth of ids); `None` where the task or
-/// its conversation does not exist.
+/// them and the task is `submitted`) to `working`. One statement for a batch; `None` where the
+/// task or its conversation does not exist. Waiters are not woken: a blocking send waits for
+/// the end, and `tasks/get` reads the state.
 pub async fn start_turns(pool: &PgPool, turns: &[Start<'_>]) -> Result<Vec<Option<Standing>>> {
     let ids: Vec<Uuid> = turns.iter().map(|t| t.id).collect();
     let rows: Vec<(Uuid, i64, String)> = sqlx::query_as(
@@ -530,20 +530,17 @@ pub async fn start_turns(pool: &PgPool, turns: &[Start<'_>]) -> Result<Vec<Optio
              JOIN tasks t ON t.id = i.id AND t.principal = i.principal AND t.context_id = i.context_id
              JOIN contexts c ON c.principal = t.principal AND c.context_id = t.context_id
          ), started AS (
+             -- Runs although nothing reads it: data-modifying CTEs always do.
              UPDATE tasks t SET state = 'working', updated_at = clock_timestamp()
              FROM standing s
              WHERE t.id = s.id AND s.applied_seq = s.seq - 1 AND s.state = 'submitted'
              RETURNING t.id
          )
-         SELECT s.id, s.applied_seq, s.state::text
-         FROM standing s,
-              (SELECT count(pg_notify($4, ids)) FROM (SELECT string_agg(id::text, ',') AS ids FROM started) a
-               WHERE ids IS NOT NULL) notified",
+         SELECT s.id, s.applied_seq, s.state::text FROM standing s",
     )
     .bind(&ids)
     .bind(turns.iter().map(|t| t.principal).collect::<Vec<_>>())
     .bind(turns.iter().map(|t| t.context_id).collect::<Vec<_>>())
-    .bind(notify::CHANNEL)
     .fetch_all(pool)
     .await?;
     let mut standing: HashMap<Uuid, Standing> = rows

@@ -122,14 +122,20 @@ pub async fn apply(
                     (outcome.state, answer, "chat", Some(outcome.usage))
                 }
                 Work::Run => {
+                    let found = match &env.turn {
+                        Turn::Action {
+                            action: schemas::Action::SearchShoppingCatalog { query },
+                        } => store::catalog::search(&mut tx, query).await?,
+                        _ => Vec::new(),
+                    };
                     let cx = Context {
-                        conn: &mut tx,
+                        found,
                         settings,
                         now,
                         effects: &mut effects,
                         checkout_id: Uuid::new_v4(),
                     };
-                    let (state, answer, name) = run(cx, env, stored.remove(&keys[i]).unwrap_or_default()).await?;
+                    let (state, answer, name) = run(cx, &mut tx, env, stored.remove(&keys[i]).unwrap_or_default()).await?;
                     (state, answer, name, None)
                 }
                 Work::Fail => {
@@ -165,8 +171,10 @@ pub async fn apply(
         })
         .collect();
     store::sessions::append(&mut tx, &appends, settings.history_turns).await?;
-    store::usage::add(&mut *tx, &spent).await?;
     store::tasks::complete_turns(&mut tx, &closes).await?;
+    // Last before the commit: a busy principal's usage row is locked as briefly as possible.
+    let shard = batch.first().map_or(0, |(env, _)| env.task_id.as_u128() as u16);
+    store::usage::add(&mut *tx, shard, &spent).await?;
     for &i in &due {
         faults.reach(FaultPoint::BeforeCommit, batch[i].0).await;
     }
@@ -216,10 +224,15 @@ async fn read_checkouts(
         .collect())
 }
 
-async fn run(cx: Context<'_>, env: &TaskEnvelope, stored: Stored) -> store::Result<(TaskState, Answer, &'static str)> {
+async fn run(
+    cx: Context<'_>,
+    conn: &mut PgConnection,
+    env: &TaskEnvelope,
+    stored: Stored,
+) -> store::Result<(TaskState, Answer, &'static str)> {
     let (answer, name) = match &env.turn {
         Turn::Action { action } => (actions::run(cx, env, action, stored).await?, action.name()),
-        Turn::Chat { text, .. } => (actions::chat(cx.conn, text).await?, "chat"),
+        Turn::Chat { text, .. } => (actions::chat(conn, text).await?, "chat"),
     };
     Ok((TaskState::Completed, answer, name))
 }

@@ -34,10 +34,10 @@ use uuid::Uuid;
 use crate::commerce::actions::{Effects, Settings};
 use crate::fault::{FaultPoint, Faults};
 use crate::llm::router::{Failure, Router};
-use crate::llm::{Entry, ModelRequest, ToolSpec};
+use crate::llm::{Entry, ModelRequest, Tools};
 use crate::turn::{Applied, Work};
 use start::{Begun, Starter};
-use tools::{ToolContext, Workspace};
+use tools::{Searches, ToolContext, Workspace};
 
 /// What the task's status says while no provider can answer.
 pub const UNAVAILABLE: &str =
@@ -96,9 +96,10 @@ pub struct Agent {
     pool: PgPool,
     settings: Settings,
     router: Router,
-    tools: Vec<ToolSpec>,
+    tools: Tools,
     limits: Limits,
     starter: Starter,
+    searches: Searches,
     journal: Batcher<JournalEntry, Result<ModelReply, SharedError>>,
     faults: Faults,
 }
@@ -118,10 +119,11 @@ impl Agent {
             }
         });
         Agent {
+            searches: Searches::start(pool.clone()),
             pool,
             settings,
             router,
-            tools: tools::specs(),
+            tools: Tools::new(&tools::specs()),
             limits,
             starter,
             journal,
@@ -194,7 +196,7 @@ impl Agent {
         let mut workspace = Workspace::new(stored);
         let system = prompt::system(&self.settings.merchant, workspace.checkout());
         let cx = ToolContext {
-            pool: &self.pool,
+            searches: &self.searches,
             settings: &self.settings,
             envelope: env,
             payment,
@@ -258,7 +260,7 @@ impl Agent {
                     usage,
                 }));
             }
-            let step_results = workspace.run(&cx, step, &reply.calls).await.map_err(Arc::new)?;
+            let step_results = workspace.run(&cx, step, &reply.calls).await?;
             replies.push(reply);
             results.push(step_results);
         }

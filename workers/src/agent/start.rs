@@ -17,8 +17,8 @@ use store::SharedError;
 
 use crate::commerce::actions::Stored;
 
-/// Most turns started in one batch (one notification carries at most 200 task ids).
-const MAX_BATCH: usize = 200;
+/// Most turns started in one batch.
+const MAX_BATCH: usize = 256;
 /// Start batches in flight at once.
 const IN_FLIGHT: usize = 2;
 
@@ -98,7 +98,12 @@ async fn begin(pool: &PgPool, batch: Vec<Arc<TaskEnvelope>>, read_budget: bool) 
         .iter()
         .map(|&i| (batch[i].principal.clone(), batch[i].context_id.clone()))
         .collect();
-    let ids: Vec<uuid::Uuid> = due.iter().map(|&i| batch[i].task_id).collect();
+    // Only a task an earlier delivery started can have journaled replies.
+    let ids: Vec<uuid::Uuid> = due
+        .iter()
+        .filter(|&&i| begun[i].standing.is_some_and(|s| s.state == TaskState::Working))
+        .map(|&i| batch[i].task_id)
+        .collect();
     let mut conn = pool.acquire().await?;
     let mut sessions = store::sessions::load(&mut conn, &keys).await?;
     let mut open = store::checkouts::open(&mut conn, &keys).await?;

@@ -12,7 +12,9 @@ use schemas::ucp::{Checkout, CHECKOUT_KEY, PRODUCT_RESULTS_KEY};
 use schemas::TaskEnvelope;
 use serde_json::{json, Map, Value};
 use sqlx::PgPool;
+use store::batch::Batcher;
 use store::checkouts::{Versioned, Write};
+use store::SharedError;
 use uuid::Uuid;
 
 use crate::commerce::actions::{self, Answer, Context, Effects, Settings, Stored};
@@ -106,9 +108,37 @@ pub struct Workspace {
     shown: HashMap<&'static str, Map<String, Value>>,
 }
 
+/// Catalog searches of many turns' tools, one statement per batch.
+#[derive(Clone)]
+pub struct Searches {
+    batcher: Batcher<String, Result<Vec<Value>, SharedError>>,
+}
+
+impl Searches {
+    pub fn start(pool: PgPool) -> Searches {
+        let batcher = Batcher::start(128, 2, move |queries: Vec<String>| {
+            let pool = pool.clone();
+            async move {
+                match store::catalog::search_many(&pool, &queries).await {
+                    Ok(found) => found.into_iter().map(Ok).collect(),
+                    Err(error) => store::fail_each(queries.len(), error),
+                }
+            }
+        });
+        Searches { batcher }
+    }
+
+    async fn search(&self, query: &str) -> Result<Vec<Value>, SharedError> {
+        self.batcher
+            .submit(query.to_owned())
+            .await
+            .unwrap_or_else(|| Err(std::sync::Arc::new(store::Error::Database(sqlx::Error::PoolClosed))))
+    }
+}
+
 /// What a tool needs besides the workspace.
 pub struct ToolContext<'a> {
-    pub pool: &'a PgPool,
+    pub searches: &'a Searches,
     pub settings: &'a Settings,
     pub envelope: &'a TaskEnvelope,
     pub payment: Option<&'a Payment>,
@@ -133,7 +163,7 @@ impl Workspace {
 
     /// Runs the tools one model reply asked for, in order. `step` makes the ids of checkouts
     /// they create the same on every replay of the turn.
-    pub async fn run(&mut self, cx: &ToolContext<'_>, step: usize, calls: &[ToolCall]) -> store::Result<Vec<ToolResult>> {
+    pub async fn run(&mut self, cx: &ToolContext<'_>, step: usize, calls: &[ToolCall]) -> Result<Vec<ToolResult>, SharedError> {
         let mut results = Vec::with_capacity(calls.len());
         for (i, call) in calls.iter().enumerate() {
             let response = match action_from_call(&call.name, &call.args, cx.payment) {
@@ -158,17 +188,19 @@ impl Workspace {
         Ok(results)
     }
 
-    async fn run_action(&mut self, cx: &ToolContext<'_>, action: &schemas::Action, checkout_id: Uuid) -> store::Result<Answer> {
+    async fn run_action(&mut self, cx: &ToolContext<'_>, action: &schemas::Action, checkout_id: Uuid) -> Result<Answer, SharedError> {
         let stored = Stored {
             open: self.open.clone(),
             latest: self.latest.clone(),
         };
+        let found = match action {
+            schemas::Action::SearchShoppingCatalog { query } => cx.searches.search(query).await?,
+            _ => Vec::new(),
+        };
         let mut effects = Effects::default();
-        // A connection only for the moment the action runs (search reads the catalog).
-        let mut conn = cx.pool.acquire().await?;
         let answer = actions::run(
             Context {
-                conn: &mut conn,
+                found,
                 settings: cx.settings,
                 now: cx.now,
                 effects: &mut effects,
@@ -178,8 +210,8 @@ impl Workspace {
             action,
             stored,
         )
-        .await?;
-        drop(conn);
+        .await
+        .map_err(std::sync::Arc::new)?;
         self.absorb(effects);
         Ok(answer)
     }

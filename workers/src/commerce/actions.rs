@@ -126,10 +126,11 @@ fn checkout_id(checkout: &Checkout) -> Uuid {
 
 const NO_CHECKOUT: &str = "There is no checkout in this conversation yet; add a product to start one.";
 
-/// What an action needs besides its conversation's checkouts: the batch's connection (for
-/// search), the settings, the time, and where its writes go.
+/// What an action needs besides its conversation's checkouts: the settings, the time, where its
+/// writes go, and for a search the products the caller found (searches are read by the caller,
+/// so many turns' searches can share a statement).
 pub struct Context<'a> {
-    pub conn: &'a mut PgConnection,
+    pub found: Vec<Value>,
     pub settings: &'a Settings,
     pub now: DateTime<Utc>,
     pub effects: &'a mut Effects,
@@ -140,7 +141,7 @@ pub struct Context<'a> {
 /// Runs `action` for the envelope's conversation, whose checkouts are `stored`.
 pub async fn run(cx: Context<'_>, env: &TaskEnvelope, action: &Action, stored: Stored) -> store::Result<Answer> {
     let Context {
-        conn,
+        found,
         settings,
         now,
         effects,
@@ -148,7 +149,7 @@ pub async fn run(cx: Context<'_>, env: &TaskEnvelope, action: &Action, stored: S
     } = cx;
     let name = action.name();
     match action {
-        Action::SearchShoppingCatalog { query } => search(conn, query).await,
+        Action::SearchShoppingCatalog { query } => Ok(search_answer(query, found)),
         Action::GetCheckout => Ok(match find_checkout(stored, now, effects) {
             Found::Open(open) => Answer::checkout(format!("Done: {name}."), &open.checkout, None),
             Found::Closed(closed) => Answer::checkout(format!("Done: {name}."), &closed, None),
@@ -306,8 +307,8 @@ fn save(saved: Saved<'_>, mut checkout: Checkout, effects: &mut Effects) -> Answ
     answer
 }
 
-async fn search(conn: &mut PgConnection, query: &str) -> store::Result<Answer> {
-    let results = catalog::search(conn, query).await?;
+/// The answer to a search for `query` that found `results`.
+pub fn search_answer(query: &str, results: Vec<Value>) -> Answer {
     let mut product_results = json!({ "results": results });
     let text = if results.is_empty() {
         product_results["content"] = json!("No products found");
@@ -316,16 +317,16 @@ async fn search(conn: &mut PgConnection, query: &str) -> store::Result<Answer> {
         format!("Found {} product(s) for \"{query}\".", results.len())
     };
     let data = json!({ PRODUCT_RESULTS_KEY: product_results });
-    Ok(Answer {
+    Answer {
         text,
         data: data.as_object().cloned().into_iter().collect(),
-    })
+    }
 }
 
 /// A free-text turn while the agent is offline (no model configured): it searches the catalog
 /// for the text's words and names the actions a client can send.
 pub async fn chat(conn: &mut PgConnection, text: &str) -> store::Result<Answer> {
-    let mut answer = search(conn, text).await?;
+    let mut answer = search_answer(text, catalog::search(conn, text).await?);
     answer.text = format!(
         "The assistant is offline (no model is configured), so this is a plain catalog search. {} \
          To shop, send a DataPart {{\"action\": \"<name>\", ...}} with one of: {}.",

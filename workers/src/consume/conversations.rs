@@ -164,13 +164,16 @@ impl Handler {
         let step = tracing::Instrument::instrument(self.step(&job.envelope, &job.message), span).await;
         match step {
             Step::Park => {
-                if parked.contains_key(&job.envelope.seq) {
-                    // A republished copy of a task already parked here: the parked copy (kept
-                    // alive) will run it, so this one is done.
-                    tracing::debug!("second copy of a parked task; acknowledged");
-                    acknowledge(&job.message, Outcome::Ack).await;
-                } else {
-                    parked.insert(job.envelope.seq, job);
+                match parked.entry(job.envelope.seq) {
+                    std::collections::btree_map::Entry::Vacant(slot) => {
+                        slot.insert(job);
+                    }
+                    std::collections::btree_map::Entry::Occupied(_) => {
+                        // A republished copy of a task already parked here: the parked copy
+                        // (kept alive) will run it, so this one is done.
+                        tracing::debug!("second copy of a parked task; acknowledged");
+                        acknowledge(&job.message, Outcome::Ack).await;
+                    }
                 }
                 false
             }

@@ -4,15 +4,15 @@
 use std::time::Duration;
 
 use schemas::agent::{ModelReply, ToolCall, Usage};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Map, Value};
 
-use super::{CallError, Dialect, Entry, ModelRequest};
+use super::{CallError, Dialect, Entry, ModelRequest, ToolSpec};
 
-/// The request body.
-pub fn encode(request: &ModelRequest<'_>) -> Value {
-    let contents: Vec<Value> = request.entries.iter().map(content).collect();
-    let declarations: Vec<Value> = request
-        .tools
+/// The `tools` member of every request, encoded once.
+pub fn encode_tools(tools: &[ToolSpec]) -> Box<RawValue> {
+    let declarations: Vec<Value> = tools
         .iter()
         .map(|tool| {
             let mut declaration = json!({ "name": tool.name, "description": tool.description });
@@ -22,41 +22,79 @@ pub fn encode(request: &ModelRequest<'_>) -> Value {
             declaration
         })
         .collect();
-    json!({
-        "systemInstruction": { "parts": [{ "text": request.system }] },
-        "contents": contents,
-        "tools": [{ "functionDeclarations": declarations }],
-    })
+    serde_json::value::to_raw_value(&json!([{ "functionDeclarations": declarations }])).expect("tool declarations encode")
 }
 
-fn content(entry: &Entry<'_>) -> Value {
-    match entry {
-        Entry::User(text) => json!({ "role": "user", "parts": [{ "text": text }] }),
-        Entry::Agent(text) => json!({ "role": "model", "parts": [{ "text": text }] }),
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Request<'a> {
+    system_instruction: Content<'a>,
+    contents: Vec<Content<'a>>,
+    tools: &'a RawValue,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Content<'a> {
+    /// A model content replayed as the provider sent it.
+    Native(&'a Value),
+    Built {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        role: Option<&'static str>,
+        parts: Vec<Part<'a>>,
+    },
+}
+
+/// `{"text": ...}`, `{"functionCall": {...}}` or `{"functionResponse": {...}}`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+enum Part<'a> {
+    #[serde(rename = "text")]
+    Text(&'a str),
+    FunctionCall { name: &'a str, args: &'a Map<String, Value> },
+    FunctionResponse { name: &'a str, response: &'a Map<String, Value> },
+}
+
+/// The request body, serialised straight from the conversation (nothing is copied).
+pub fn encode(request: &ModelRequest<'_>) -> Vec<u8> {
+    let body = Request {
+        system_instruction: Content::Built {
+            role: None,
+            parts: vec![Part::Text(request.system)],
+        },
+        contents: request.entries.iter().map(content).collect(),
+        tools: request.tools.gemini(),
+    };
+    serde_json::to_vec(&body).expect("a request encodes")
+}
+
+fn content<'a>(entry: &Entry<'a>) -> Content<'a> {
+    let built = |role, parts| Content::Built { role: Some(role), parts };
+    match *entry {
+        Entry::User(text) => built("user", vec![Part::Text(text)]),
+        Entry::Agent(text) => built("model", vec![Part::Text(text)]),
         Entry::Model(reply) => match &reply.native {
             // Replayed verbatim: Gemini checks the thought signatures its parts carry.
-            Some(native) if reply.provider == Dialect::Gemini.name() => native.clone(),
+            Some(native) if reply.provider == Dialect::Gemini.name() => Content::Native(native),
             _ => {
-                let mut parts: Vec<Value> = Vec::new();
-                if !reply.text.is_empty() {
-                    parts.push(json!({ "text": reply.text }));
-                }
-                parts.extend(
-                    reply
-                        .calls
-                        .iter()
-                        .map(|call| json!({ "functionCall": { "name": call.name, "args": call.args } })),
-                );
-                json!({ "role": "model", "parts": parts })
+                let text = (!reply.text.is_empty()).then_some(Part::Text(&reply.text));
+                let calls = reply.calls.iter().map(|call| Part::FunctionCall {
+                    name: &call.name,
+                    args: &call.args,
+                });
+                built("model", text.into_iter().chain(calls).collect())
             }
         },
-        Entry::Tools(results) => {
-            let parts: Vec<Value> = results
+        Entry::Tools(results) => built(
+            "user",
+            results
                 .iter()
-                .map(|r| json!({ "functionResponse": { "name": r.name, "response": r.response } }))
-                .collect();
-            json!({ "role": "user", "parts": parts })
-        }
+                .map(|r| Part::FunctionResponse {
+                    name: &r.name,
+                    response: &r.response,
+                })
+                .collect(),
+        ),
     }
 }
 

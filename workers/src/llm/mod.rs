@@ -14,6 +14,7 @@ pub mod router;
 use std::time::Duration;
 
 use schemas::agent::{ModelReply, ToolResult};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Which wire format a provider speaks.
@@ -54,11 +55,34 @@ pub struct ToolSpec {
     pub parameters: Option<Value>,
 }
 
+/// The tools, encoded once per dialect.
+pub struct Tools {
+    gemini: Box<RawValue>,
+    openai: Box<RawValue>,
+}
+
+impl Tools {
+    pub fn new(specs: &[ToolSpec]) -> Tools {
+        Tools {
+            gemini: gemini::encode_tools(specs),
+            openai: openai::encode_tools(specs),
+        }
+    }
+
+    fn gemini(&self) -> &RawValue {
+        &self.gemini
+    }
+
+    fn openai(&self) -> &RawValue {
+        &self.openai
+    }
+}
+
 /// What a model is asked.
 pub struct ModelRequest<'a> {
     pub system: &'a str,
     pub entries: &'a [Entry<'a>],
-    pub tools: &'a [ToolSpec],
+    pub tools: &'a Tools,
 }
 
 /// A provider endpoint: dialect, model, base URL and key.
@@ -124,7 +148,10 @@ pub async fn call(http: &reqwest::Client, endpoint: &Endpoint, request: &ModelRe
             openai::encode(request, &endpoint.model),
         ),
     };
-    let mut builder = http.post(url).json(&body);
+    let mut builder = http
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body);
     if let Some(key) = &endpoint.api_key {
         builder = match endpoint.dialect {
             Dialect::Gemini => builder.header("x-goog-api-key", key),

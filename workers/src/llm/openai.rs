@@ -2,32 +2,15 @@
 //! `assistant` (with `tool_calls`) and `tool` messages, and `tools` of type `function`.
 
 use schemas::agent::{ModelReply, ToolCall, Usage};
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
-use super::{CallError, Dialect, Entry, ModelRequest};
+use super::{CallError, Dialect, Entry, ModelRequest, ToolSpec};
 
-/// The request body.
-pub fn encode(request: &ModelRequest<'_>, model: &str) -> Value {
-    let mut messages = vec![json!({ "role": "system", "content": request.system })];
-    for entry in request.entries {
-        match entry {
-            Entry::User(text) => messages.push(json!({ "role": "user", "content": text })),
-            Entry::Agent(text) => messages.push(json!({ "role": "assistant", "content": text })),
-            Entry::Model(reply) => messages.push(match &reply.native {
-                Some(native) if reply.provider == Dialect::OpenAi.name() => native.clone(),
-                _ => assistant(reply),
-            }),
-            Entry::Tools(results) => messages.extend(results.iter().map(|r| {
-                json!({
-                    "role": "tool",
-                    "tool_call_id": r.id,
-                    "content": Value::Object(r.response.clone()).to_string(),
-                })
-            })),
-        }
-    }
-    let tools: Vec<Value> = request
-        .tools
+/// The `tools` member of every request, encoded once.
+pub fn encode_tools(tools: &[ToolSpec]) -> Box<RawValue> {
+    let tools: Vec<Value> = tools
         .iter()
         .map(|tool| {
             let parameters = tool
@@ -40,28 +23,101 @@ pub fn encode(request: &ModelRequest<'_>, model: &str) -> Value {
             })
         })
         .collect();
-    json!({ "model": model, "messages": messages, "tools": tools })
+    serde_json::value::to_raw_value(&tools).expect("tools encode")
 }
 
-fn assistant(reply: &ModelReply) -> Value {
-    let mut message = json!({
-        "role": "assistant",
-        "content": if reply.text.is_empty() { Value::Null } else { Value::String(reply.text.clone()) },
-    });
-    if !reply.calls.is_empty() {
-        message["tool_calls"] = reply
-            .calls
-            .iter()
-            .map(|call| {
-                json!({
-                    "id": call.id,
-                    "type": "function",
-                    "function": { "name": call.name, "arguments": Value::Object(call.args.clone()).to_string() },
-                })
-            })
-            .collect();
+#[derive(Serialize)]
+struct Request<'a> {
+    model: &'a str,
+    messages: Vec<Message<'a>>,
+    tools: &'a RawValue,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Message<'a> {
+    /// An assistant message replayed as the provider sent it.
+    Native(&'a Value),
+    Text {
+        role: &'static str,
+        content: &'a str,
+    },
+    Assistant {
+        role: &'static str,
+        content: Option<&'a str>,
+        tool_calls: Vec<Call<'a>>,
+    },
+    Tool {
+        role: &'static str,
+        tool_call_id: &'a str,
+        content: String,
+    },
+}
+
+#[derive(Serialize)]
+struct Call<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: Function<'a>,
+}
+
+#[derive(Serialize)]
+struct Function<'a> {
+    name: &'a str,
+    /// A JSON object, as a string (the wire format's choice).
+    arguments: String,
+}
+
+fn object_string(map: &Map<String, Value>) -> String {
+    serde_json::to_string(map).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// The request body, serialised straight from the conversation.
+pub fn encode(request: &ModelRequest<'_>, model: &str) -> Vec<u8> {
+    let mut messages = vec![Message::Text {
+        role: "system",
+        content: request.system,
+    }];
+    for entry in request.entries {
+        match *entry {
+            Entry::User(text) => messages.push(Message::Text { role: "user", content: text }),
+            Entry::Agent(text) => messages.push(Message::Text {
+                role: "assistant",
+                content: text,
+            }),
+            Entry::Model(reply) => messages.push(match &reply.native {
+                Some(native) if reply.provider == Dialect::OpenAi.name() => Message::Native(native),
+                _ => Message::Assistant {
+                    role: "assistant",
+                    content: (!reply.text.is_empty()).then_some(reply.text.as_str()),
+                    tool_calls: reply
+                        .calls
+                        .iter()
+                        .map(|call| Call {
+                            id: &call.id,
+                            kind: "function",
+                            function: Function {
+                                name: &call.name,
+                                arguments: object_string(&call.args),
+                            },
+                        })
+                        .collect(),
+                },
+            }),
+            Entry::Tools(results) => messages.extend(results.iter().map(|r| Message::Tool {
+                role: "tool",
+                tool_call_id: &r.id,
+                content: object_string(&r.response),
+            })),
+        }
     }
-    message
+    let body = Request {
+        model,
+        messages,
+        tools: request.tools.openai(),
+    };
+    serde_json::to_vec(&body).expect("a request encodes")
 }
 
 /// The reply in a successful response.
