@@ -141,16 +141,17 @@ async fn main() {
         rows.push(row);
     }
 
-    for (name, latency, lanes) in [
-        ("chat/2s", CHAT_CALL_MS, CHAT_CONVERSATIONS),
-        ("chat/0ms", 0, CHAT_0MS_CONVERSATIONS),
+    for (name, latency, lanes, nats_config) in [
+        ("chat/2s", CHAT_CALL_MS, CHAT_CONVERSATIONS, NATS_CONFIGS[0].1),
+        ("chat/0ms", 0, CHAT_0MS_CONVERSATIONS, NATS_CONFIGS[0].1),
+        ("chat/0ms/sync-1s", 0, CHAT_0MS_CONVERSATIONS, NATS_CONFIGS[1].1),
     ] {
         if !wanted(name) {
             continue;
         }
         let llm = testkit::FakeLlm::start_with(false).await;
         llm.set_latency(Duration::from_millis(latency));
-        let stack = chat::stack(2, &llm, 30, NATS_CONFIGS[0].1).await;
+        let stack = chat::stack(2, &llm, 30, nats_config).await;
         let window = if latency > 0 { window.max(Duration::from_secs(20)) } else { window };
         let warmup = if latency > 0 { Duration::from_secs(5) } else { warmup };
         // Conversations arrive over one turn's length (two calls).
