@@ -115,14 +115,31 @@ pub fn worker_rss_mib(stack: &Stack) -> f64 {
         / (1024.0 * 1024.0)
 }
 
-/// Runs the chat load for `duration` and samples the workers' resident size every `every`
-/// after `settle`; returns (first sample, last sample, largest) in MiB.
-pub async fn memory_over(stack: &Stack, lanes_count: usize, settle: Duration, duration: Duration, every: Duration) -> (f64, f64, f64) {
+/// The workers' resident size over a steady run, in MiB.
+pub struct Memory {
+    /// Median of the samples in the steady phase's first minute.
+    pub first_minute: f64,
+    /// Median of the samples in its last minute.
+    pub last_minute: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+fn median(samples: &[f64]) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Runs the chat load for `settle + steady` and samples the workers' resident size every
+/// `every` during `steady` (the largest of the workers at each sample). The medians of the
+/// first and last minute show a trend; single samples swing with the load.
+pub async fn memory_over(stack: &Stack, lanes_count: usize, settle: Duration, steady: Duration, every: Duration) -> Memory {
     let pids: Vec<u32> = stack.workers.iter().filter_map(|w| w.pid()).collect();
     let sampler = tokio::spawn(async move {
         tokio::time::sleep(settle).await;
         let mut samples = Vec::new();
-        let end = tokio::time::Instant::now() + duration.saturating_sub(settle);
+        let end = tokio::time::Instant::now() + steady;
         while tokio::time::Instant::now() < end {
             let rss = pids.iter().filter_map(|&pid| testkit::process::rss_bytes(pid)).max().unwrap_or(0);
             samples.push(rss as f64 / (1024.0 * 1024.0));
@@ -130,12 +147,15 @@ pub async fn memory_over(stack: &Stack, lanes_count: usize, settle: Duration, du
         }
         samples
     });
-    lanes(client(stack, "mem"), "mem", lanes_count, Script::Search, Duration::from_secs(4), Duration::ZERO, duration).await;
+    lanes(client(stack, "mem"), "mem", lanes_count, Script::Search, Duration::from_secs(4), Duration::ZERO, settle + steady).await;
     let samples = sampler.await.unwrap_or_default();
-    let first = samples.first().copied().unwrap_or(0.0);
-    let last = samples.last().copied().unwrap_or(0.0);
-    let max = samples.iter().copied().fold(0.0, f64::max);
-    (first, last, max)
+    let minute = ((60.0 / every.as_secs_f64()).ceil() as usize).clamp(1, samples.len().max(1));
+    Memory {
+        first_minute: median(&samples[..minute.min(samples.len())]),
+        last_minute: median(&samples[samples.len().saturating_sub(minute)..]),
+        min: samples.iter().copied().fold(f64::INFINITY, f64::min),
+        max: samples.iter().copied().fold(0.0, f64::max),
+    }
 }
 
 /// Runs `Script::Add` lanes for `duration` while SIGKILLing the oldest worker every `every`

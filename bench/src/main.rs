@@ -15,7 +15,8 @@
 //!   turns/s. Conversations start spread over the first 4 s (one turn's length). The workers'
 //!   resident size is read afterwards.
 //! - chat/0ms: the same with instant model answers: the pipeline's own cost of an LLM turn.
-//! - memory: chat/2s load for 5 minutes; the workers' resident size sampled along the way.
+//! - memory: chat/2s load for 5 minutes after a warm-up in which every session reaches its
+//!   history bound; the workers' resident size sampled along the way.
 //! - crash-replay: chat turns that add to the checkout while a worker is SIGKILLed every few
 //!   seconds (model calls in flight); afterwards order, exactly-once and model calls per turn.
 //! - calibration: pgbench with a turn-shaped transaction on the same PostgreSQL, so figures of
@@ -177,29 +178,39 @@ async fn main() {
         let llm = testkit::FakeLlm::start_with(false).await;
         llm.set_latency(Duration::from_millis(CHAT_CALL_MS));
         let stack = chat::stack(2, &llm, 30, NATS_CONFIGS[0].1).await;
-        let (duration, settle) = if args.quick {
-            (Duration::from_secs(60), Duration::from_secs(20))
+        // A conversation's session grows until it holds LLM_HISTORY_TURNS (20) exchanges, about
+        // 85 s at one turn per 4.2 s; memory is steady only after that.
+        let (settle, steady) = if args.quick {
+            (Duration::from_secs(20), Duration::from_secs(40))
         } else {
-            (Duration::from_secs(300), Duration::from_secs(60))
+            (Duration::from_secs(100), Duration::from_secs(300))
         };
-        let (first, last, max) = chat::memory_over(&stack, CHAT_CONVERSATIONS, settle, duration, Duration::from_secs(10)).await;
+        let memory = chat::memory_over(&stack, CHAT_CONVERSATIONS, settle, steady, Duration::from_secs(10)).await;
         let verdict = verify(&stack).await;
         let sample = load::Sample {
             completed: verdict.tasks as u64,
             failed: 0,
-            window: duration,
+            window: settle + steady,
             latencies: Vec::new(),
         };
         let mut row = Row::new(
             "memory",
-            &format!("{CHAT_CONVERSATIONS} conversations, chat at {CHAT_CALL_MS} ms per call, 2 workers, {} s", duration.as_secs()),
+            &format!(
+                "{CHAT_CONVERSATIONS} conversations, chat at {CHAT_CALL_MS} ms per call, 2 workers, {} s steady after {} s warm-up",
+                steady.as_secs(),
+                settle.as_secs()
+            ),
             &sample,
             Some(verdict),
         );
         row.notes = format!(
-            "worker RSS {first:.0} MiB after {} s, {last:.0} MiB at the end ({:+.1} %), peak {max:.0} MiB",
-            settle.as_secs(),
-            (last / first.max(1.0) - 1.0) * 100.0
+            "worker RSS over the steady {} s, medians: {:.0} MiB in its first minute, {:.0} MiB in its last ({:+.1} %); samples {:.0} to {:.0} MiB",
+            steady.as_secs(),
+            memory.first_minute,
+            memory.last_minute,
+            (memory.last_minute / memory.first_minute.max(1.0) - 1.0) * 100.0,
+            memory.min,
+            memory.max,
         );
         rows.push(row);
     }

@@ -144,13 +144,14 @@ pub fn decode(body: Value) -> Result<ModelReply, CallError> {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned();
-            // Arguments arrive as a JSON string; a model that sends garbage gets the tool's
-            // "missing parameter" answer and can try again.
-            let args = function
-                .and_then(|f| f.get("arguments"))
-                .and_then(Value::as_str)
-                .and_then(|a| serde_json::from_str::<Map<String, Value>>(a).ok())
-                .unwrap_or_default();
+            // Arguments arrive as a JSON string (some self-hosted servers send the object
+            // itself); a model that sends garbage gets the tool's "missing parameter" answer
+            // and can try again.
+            let args = match function.and_then(|f| f.get("arguments")) {
+                Some(Value::String(text)) => serde_json::from_str::<Map<String, Value>>(text).unwrap_or_default(),
+                Some(Value::Object(object)) => object.clone(),
+                _ => Map::new(),
+            };
             let id = call
                 .get("id")
                 .and_then(Value::as_str)
@@ -185,5 +186,52 @@ fn usage(usage: &Value) -> Usage {
         completion_tokens: completion,
         total_tokens: total,
         model_calls: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn reply(arguments: Value) -> ModelReply {
+        decode(json!({
+            "choices": [{
+                "finish_reason": "tool_calls",
+                "message": {
+                    "role": "assistant",
+                    "content": null,
+                    "tool_calls": [{
+                        "id": "call_1",
+                        "type": "function",
+                        "function": { "name": "search_shopping_catalog", "arguments": arguments }
+                    }]
+                }
+            }]
+        }))
+        .expect("a tool call decodes")
+    }
+
+    #[test]
+    fn arguments_as_a_json_string_or_an_object() {
+        for arguments in [json!("{\"query\":\"roses\"}"), json!({ "query": "roses" })] {
+            let reply = reply(arguments);
+            assert_eq!(reply.calls.len(), 1);
+            assert_eq!(reply.calls[0].name, "search_shopping_catalog");
+            assert_eq!(reply.calls[0].args.get("query"), Some(&json!("roses")));
+        }
+    }
+
+    #[test]
+    fn garbage_arguments_become_no_arguments() {
+        assert!(reply(json!("not json")).calls[0].args.is_empty());
+        assert!(reply(json!(null)).calls[0].args.is_empty());
+    }
+
+    #[test]
+    fn an_empty_answer_is_a_rejection() {
+        let error = decode(json!({ "choices": [{ "finish_reason": "length", "message": { "content": null } }] }));
+        assert!(matches!(error, Err(CallError::Rejected(_))), "{error:?}");
     }
 }
