@@ -106,13 +106,15 @@ pub async fn calls(stack: &Stack, llm: &FakeLlm, verdict: &Verdict) -> Calls {
 
 /// The largest resident size of the stack's workers, in MiB.
 pub fn worker_rss_mib(stack: &Stack) -> f64 {
-    stack
-        .workers
-        .iter()
-        .filter_map(|w| w.pid().and_then(testkit::process::rss_bytes))
-        .max()
-        .unwrap_or(0) as f64
-        / (1024.0 * 1024.0)
+    largest_rss_mib(&worker_pids(stack))
+}
+
+fn worker_pids(stack: &Stack) -> Vec<u32> {
+    stack.workers.iter().filter_map(|w| w.pid()).collect()
+}
+
+fn largest_rss_mib(pids: &[u32]) -> f64 {
+    pids.iter().filter_map(|&pid| testkit::process::rss_bytes(pid)).max().unwrap_or(0) as f64 / (1024.0 * 1024.0)
 }
 
 /// The workers' resident size over a steady run, in MiB.
@@ -135,24 +137,23 @@ fn median(samples: &[f64]) -> f64 {
 /// `every` during `steady` (the largest of the workers at each sample). The medians of the
 /// first and last minute show a trend; single samples swing with the load.
 pub async fn memory_over(stack: &Stack, lanes_count: usize, settle: Duration, steady: Duration, every: Duration) -> Memory {
-    let pids: Vec<u32> = stack.workers.iter().filter_map(|w| w.pid()).collect();
+    let pids = worker_pids(stack);
     let sampler = tokio::spawn(async move {
         tokio::time::sleep(settle).await;
         let mut samples = Vec::new();
         let end = tokio::time::Instant::now() + steady;
         while tokio::time::Instant::now() < end {
-            let rss = pids.iter().filter_map(|&pid| testkit::process::rss_bytes(pid)).max().unwrap_or(0);
-            samples.push(rss as f64 / (1024.0 * 1024.0));
+            samples.push(largest_rss_mib(&pids));
             tokio::time::sleep(every).await;
         }
         samples
     });
     lanes(client(stack, "mem"), "mem", lanes_count, Script::Search, Duration::from_secs(4), Duration::ZERO, settle + steady).await;
     let samples = sampler.await.unwrap_or_default();
-    let minute = ((60.0 / every.as_secs_f64()).ceil() as usize).clamp(1, samples.len().max(1));
+    let minute = ((60.0 / every.as_secs_f64()).ceil() as usize).min(samples.len());
     Memory {
-        first_minute: median(&samples[..minute.min(samples.len())]),
-        last_minute: median(&samples[samples.len().saturating_sub(minute)..]),
+        first_minute: median(&samples[..minute]),
+        last_minute: median(&samples[samples.len() - minute..]),
         min: samples.iter().copied().fold(f64::INFINITY, f64::min),
         max: samples.iter().copied().fold(0.0, f64::max),
     }
