@@ -17,6 +17,7 @@ fn task(principal: &str, context_id: &str, message_id: &str) -> NewTask {
         request: serde_json::from_value(json!({"kind": "message", "role": "user", "messageId": message_id,
             "parts": [{"kind": "text", "text": "hello"}]}))
         .expect("a message"),
+        request_digest: message_id.as_bytes().to_vec(),
         capabilities: Vec::new(),
     }
 }

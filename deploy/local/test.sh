@@ -12,5 +12,6 @@ if ! pg_isready -q -d "$TEST_DATABASE_URL" 2>/dev/null; then
   echo "PostgreSQL at $TEST_DATABASE_URL is not answering; starting the local cluster" >&2
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
 fi
-cargo build --workspace --bins
-cargo test --workspace "$@"
+# The workers' test-only fault points are compiled in for the tests, and only here.
+cargo build --workspace --bins --features workers/fault-injection
+cargo test --workspace --features workers/fault-injection "$@"

@@ -1,12 +1,13 @@
 //! Ingress configuration, read from the environment (each variable also has a flag).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use lifecycle::secret::{self, Secret};
 use queue::TopologyArgs;
+use store::DatabaseArgs;
 
-/// Database connections per ingress process.
-pub const DB_POOL_SIZE_DEFAULT: u32 = 16;
 /// How long a blocking `message/send` waits for its task before returning it as it is.
 pub const BLOCKING_TIMEOUT_DEFAULT: u64 = 30;
 /// The largest request body accepted.
@@ -32,22 +33,16 @@ pub struct Config {
     /// The URL clients reach this agent at: the agent card, the UCP profile and image URLs use it.
     #[arg(long, env = "PUBLIC_URL", default_value = "http://127.0.0.1:10999", global = true)]
     pub public_url: String,
-    /// PostgreSQL connection URL.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/cartwright",
-        global = true
-    )]
-    pub database_url: String,
-    /// Connections in this process's PostgreSQL pool.
-    #[arg(long, env = "DB_POOL_SIZE", default_value_t = DB_POOL_SIZE_DEFAULT, global = true)]
-    pub db_pool_size: u32,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
     #[command(flatten)]
     pub topology: TopologyArgs,
     /// HS256 secret for bearer JWTs (at least 32 bytes). Required.
     #[arg(long, env = "AUTH_JWT_SECRET", hide_env_values = true, global = true)]
-    pub auth_jwt_secret: Option<String>,
+    pub auth_jwt_secret: Option<Secret>,
+    /// A file holding the JWT secret, read when AUTH_JWT_SECRET is unset.
+    #[arg(long, env = "AUTH_JWT_SECRET_FILE", global = true)]
+    pub auth_jwt_secret_file: Option<PathBuf>,
     /// Seconds a blocking message/send waits for its task.
     #[arg(long, env = "BLOCKING_TIMEOUT", default_value_t = BLOCKING_TIMEOUT_DEFAULT, global = true)]
     pub blocking_timeout: u64,
@@ -98,17 +93,15 @@ impl Config {
     /// Checks what the types cannot, before anything connects.
     pub fn validate(&self) -> Result<(), String> {
         self.topology.validate()?;
+        self.database.validate()?;
         self.secret()?;
         if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
             return Err("PUBLIC_URL must be an http(s) URL".into());
         }
-        if self.db_pool_size == 0 {
-            return Err("DB_POOL_SIZE must be at least 1".into());
-        }
         if self.store_batch == 0 {
             return Err("STORE_BATCH must be at least 1".into());
         }
-        if self.store_statements == 0 || 2 * self.store_statements > self.db_pool_size as usize {
+        if self.store_statements == 0 || 2 * self.store_statements > self.database.db_pool_size as usize {
             return Err("STORE_STATEMENTS must be at least 1 and at most half of DB_POOL_SIZE".into());
         }
         if self.blocking_timeout == 0 || self.blocking_timeout > 600 {
@@ -123,12 +116,12 @@ impl Config {
         Ok(())
     }
 
-    /// The JWT secret, checked.
-    pub fn secret(&self) -> Result<&[u8], String> {
-        match &self.auth_jwt_secret {
-            Some(secret) if secret.len() >= MIN_SECRET_LEN => Ok(secret.as_bytes()),
+    /// The JWT secret (AUTH_JWT_SECRET or AUTH_JWT_SECRET_FILE), checked.
+    pub fn secret(&self) -> Result<Secret, String> {
+        match secret::resolve(self.auth_jwt_secret.as_ref(), self.auth_jwt_secret_file.as_deref(), "AUTH_JWT_SECRET")? {
+            Some(secret) if secret.expose().len() >= MIN_SECRET_LEN => Ok(secret),
             Some(_) => Err(format!("AUTH_JWT_SECRET must be at least {MIN_SECRET_LEN} bytes")),
-            None => Err("AUTH_JWT_SECRET is required".into()),
+            None => Err("AUTH_JWT_SECRET (or AUTH_JWT_SECRET_FILE) is required".into()),
         }
     }
 

@@ -29,6 +29,8 @@ pub enum Error {
     MethodNotFound(String),
     #[error("invalid params: {0}")]
     InvalidParams(String),
+    #[error("invalid params: messageId {0:?} was already used for a different message; send a new message with a new messageId (a resend must repeat the message unchanged)")]
+    MessageIdReused(String),
     #[error("task not found")]
     TaskNotFound,
     #[error("task cannot be canceled: it is {0}")]
@@ -50,7 +52,7 @@ impl Error {
             Error::ContentType(_) => codes::CONTENT_TYPE_NOT_SUPPORTED,
             Error::Parse(_) => codes::PARSE_ERROR,
             Error::MethodNotFound(_) => codes::METHOD_NOT_FOUND,
-            Error::InvalidParams(_) => codes::INVALID_PARAMS,
+            Error::InvalidParams(_) | Error::MessageIdReused(_) => codes::INVALID_PARAMS,
             Error::TaskNotFound => codes::TASK_NOT_FOUND,
             Error::TaskNotCancelable(_) => codes::TASK_NOT_CANCELABLE,
             Error::UnsupportedOperation(_) => codes::UNSUPPORTED_OPERATION,

@@ -82,8 +82,9 @@ pub fn app(state: AppState) -> Router {
 /// Connects to PostgreSQL and NATS, ensures the task stream exists, and serves until
 /// `shutdown` resolves; requests in flight then finish.
 pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    let secret = config.secret().map_err(anyhow::Error::msg)?.to_vec();
-    let db = store::connect(&config.database_url, config.db_pool_size)
+    let secret = config.secret().map_err(anyhow::Error::msg)?;
+    let database_url = config.database.url().map_err(anyhow::Error::msg)?;
+    let db = store::connect(database_url.expose(), config.database.db_pool_size)
         .await
         .context("connecting to PostgreSQL")?;
     let (nats, js) = queue::connect(&config.topology.nats_url)
@@ -92,7 +93,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
     queue::ensure_streams(&js, &config.topology.topology())
         .await
         .context("ensuring the task stream")?;
-    let watcher = TaskWatcher::start(&config.database_url)
+    let watcher = TaskWatcher::start(database_url.expose())
         .await
         .context("listening for task changes")?;
     let documents = well_known::Documents::render(&Merchant::seed(), &config.public_url);
@@ -107,7 +108,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
         db,
         nats,
         js,
-        keys: Arc::new(auth::Keys::new(&secret)),
+        keys: Arc::new(auth::Keys::new(secret.expose().as_bytes())),
         watcher,
         profiles: Arc::new(ucp::profiles::Profiles::new()),
         catalog,

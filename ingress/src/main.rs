@@ -18,10 +18,11 @@ async fn main() -> anyhow::Result<()> {
             ingress::serve(config, lifecycle::shutdown_signal()).await
         }
         Command::Migrate { catalog } => {
-            store::ensure_database(&config.database_url)
+            let database_url = config.database.url().map_err(anyhow::Error::msg)?;
+            store::ensure_database(database_url.expose())
                 .await
                 .context("creating the database")?;
-            let pool = store::connect(&config.database_url, 2)
+            let pool = store::connect(database_url.expose(), 2)
                 .await
                 .context("connecting to PostgreSQL")?;
             store::migrate(&pool).await.context("applying migrations")?;
@@ -33,7 +34,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token { subject, ttl } => {
-            let keys = ingress::auth::Keys::new(config.secret().map_err(anyhow::Error::msg)?);
+            let keys = ingress::auth::Keys::new(config.secret().map_err(anyhow::Error::msg)?.expose().as_bytes());
             println!("{}", keys.mint(&subject, ttl)?);
             Ok(())
         }

@@ -1,4 +1,8 @@
 //! Process start-up and shutdown shared by the ingress and worker binaries.
+//!
+//! - [`secret`]: secrets from a variable or a `*_FILE`, never printed.
+
+pub mod secret;
 
 use tracing_subscriber::EnvFilter;
 

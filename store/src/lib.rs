@@ -7,6 +7,7 @@
 //!
 //! # Layout
 //! - [`batch`]: many concurrent callers, one statement or transaction per batch.
+//! - [`config`]: the database settings (URL or URL file, pool size).
 //! - [`db`]: connecting, creating the database, migrations and their currency check.
 //! - [`tasks`]: accepting tasks (idempotent on `(principal, messageId)`), reading, finishing, cancelling.
 //! - [`contexts`]: conversation sequence numbers: assigned at acceptance, fenced at apply.
@@ -22,6 +23,7 @@
 pub mod batch;
 pub mod catalog;
 pub mod checkouts;
+pub mod config;
 pub mod contexts;
 pub mod db;
 pub mod dedup;
@@ -32,6 +34,7 @@ pub mod sessions;
 pub mod tasks;
 pub mod usage;
 
+pub use config::DatabaseArgs;
 pub use db::{connect, ensure_database, migrate, migrations_current, MIGRATOR};
 pub use sqlx::{PgConnection, PgPool};
 

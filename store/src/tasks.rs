@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::{fail_each, notify, violated_constraint, Error, Result, SharedError};
 
-const COLUMNS: &str = "id, principal, context_id, seq, message_id, state::text AS state, request, capabilities, \
+const COLUMNS: &str = "id, principal, context_id, seq, message_id, state::text AS state, request, request_digest, capabilities, \
                        reply, artifacts, usage, status_message, created_at, updated_at, finished_at";
 
 /// A task as stored.
@@ -30,6 +30,9 @@ pub struct TaskRow {
     pub state: TaskState,
     /// The user's message (credentials redacted).
     pub request: Message,
+    /// The fingerprint of the message as the client sent it (`None` for tasks recorded before
+    /// fingerprints were kept).
+    pub request_digest: Option<Vec<u8>>,
     /// Capabilities negotiated with the client's UCP profile at acceptance.
     pub capabilities: Vec<Capability>,
     /// The agent's reply message, once the turn ran.
@@ -57,6 +60,7 @@ impl<'r> sqlx::FromRow<'r, PgRow> for TaskRow {
             state: TaskState::parse(&state)
                 .ok_or_else(|| sqlx::Error::Decode(format!("unknown task state {state}").into()))?,
             request: row.try_get::<Json<Message>, _>("request")?.0,
+            request_digest: row.try_get("request_digest")?,
             capabilities: row.try_get::<Json<Vec<Capability>>, _>("capabilities")?.0,
             reply: row.try_get::<Option<Json<Message>>, _>("reply")?.map(|reply| reply.0),
             artifacts: row.try_get::<Json<Vec<Artifact>>, _>("artifacts")?.0,
@@ -97,6 +101,8 @@ pub struct NewTask {
     pub message_id: String,
     /// The user's message, credentials already redacted.
     pub request: Message,
+    /// The fingerprint of the message as the client sent it.
+    pub request_digest: Vec<u8>,
     pub capabilities: Vec<Capability>,
 }
 
@@ -180,6 +186,7 @@ impl Recorded {
             message_id: task.message_id,
             state: TaskState::Submitted,
             request: task.request,
+            request_digest: Some(task.request_digest),
             capabilities: task.capabilities,
             reply: None,
             artifacts: Vec::new(),
@@ -198,8 +205,8 @@ impl Recorded {
 async fn accept_batch(pool: &PgPool, tasks: Vec<NewTask>) -> std::result::Result<Vec<Accepted>, (Error, Vec<NewTask>)> {
     let recorded = sqlx::query_as::<_, Recorded>(
         "WITH input AS (
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[])
-                 WITH ORDINALITY AS i (id, principal, context_id, message_id, request, capabilities, ord)
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bytea[], $7::jsonb[])
+                 WITH ORDINALITY AS i (id, principal, context_id, message_id, request, request_digest, capabilities, ord)
          ), fresh AS (
              SELECT i.*, row_number() OVER (PARTITION BY i.principal, i.context_id ORDER BY i.ord) AS nth
              FROM input i
@@ -215,9 +222,9 @@ async fn accept_batch(pool: &PgPool, tasks: Vec<NewTask>) -> std::result::Result
              DO UPDATE SET last_seq = contexts.last_seq + EXCLUDED.last_seq, updated_at = now()
              RETURNING principal, context_id, last_seq
          )
-         INSERT INTO tasks (id, principal, context_id, seq, message_id, request, capabilities)
+         INSERT INTO tasks (id, principal, context_id, seq, message_id, request, request_digest, capabilities)
          SELECT f.id, f.principal, f.context_id, c.last_seq - n.n + f.nth, f.message_id, f.request,
-                f.capabilities
+                f.request_digest, f.capabilities
          FROM fresh f
          JOIN context c ON c.principal = f.principal AND c.context_id = f.context_id
          JOIN counts n ON n.principal = f.principal AND n.context_id = f.context_id
@@ -228,6 +235,7 @@ async fn accept_batch(pool: &PgPool, tasks: Vec<NewTask>) -> std::result::Result
     .bind(tasks.iter().map(|t| t.context_id.as_str()).collect::<Vec<_>>())
     .bind(tasks.iter().map(|t| t.message_id.as_str()).collect::<Vec<_>>())
     .bind(tasks.iter().map(|t| Json(&t.request)).collect::<Vec<_>>())
+    .bind(tasks.iter().map(|t| t.request_digest.as_slice()).collect::<Vec<_>>())
     .bind(tasks.iter().map(|t| Json(&t.capabilities)).collect::<Vec<_>>())
     .fetch_all(pool)
     .await;
@@ -286,8 +294,8 @@ async fn accept_one(pool: &PgPool, task: NewTask) -> Result<Accepted> {
              DO UPDATE SET last_seq = contexts.last_seq + 1, updated_at = now()
              RETURNING last_seq
          )
-         INSERT INTO tasks (id, principal, context_id, seq, message_id, request, capabilities)
-         SELECT $1, $2, $3, context.last_seq, $4, $5, $6 FROM context
+         INSERT INTO tasks (id, principal, context_id, seq, message_id, request, request_digest, capabilities)
+         SELECT $1, $2, $3, context.last_seq, $4, $5, $6, $7 FROM context
          RETURNING id, seq, created_at",
     )
     .bind(task.id)
@@ -295,6 +303,7 @@ async fn accept_one(pool: &PgPool, task: NewTask) -> Result<Accepted> {
     .bind(&task.context_id)
     .bind(&task.message_id)
     .bind(Json(&task.request))
+    .bind(&task.request_digest)
     .bind(Json(&task.capabilities))
     .fetch_one(pool)
     .await;

@@ -3,13 +3,12 @@
 use std::time::Duration;
 
 use clap::Parser;
+use lifecycle::secret::{self, Secret};
 use queue::TopologyArgs;
+use store::DatabaseArgs;
 
 use crate::llm::{Dialect, Endpoint};
 
-/// Database connections per worker process: PostgreSQL on a small machine peaks at 8-16 busy
-/// connections (see BENCHMARKS.md).
-pub const DB_POOL_SIZE_DEFAULT: u32 = 16;
 /// Messages fetched per pull request.
 pub const PULL_BATCH_DEFAULT: usize = 128;
 /// Most turns one transaction applies.
@@ -27,16 +26,8 @@ pub const RECONCILE_AFTER_DEFAULT: u64 = 30;
     about = "Consumes task partitions and applies each turn exactly once"
 )]
 pub struct Config {
-    /// PostgreSQL connection URL.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/cartwright"
-    )]
-    pub database_url: String,
-    /// Connections in this process's PostgreSQL pool.
-    #[arg(long, env = "DB_POOL_SIZE", default_value_t = DB_POOL_SIZE_DEFAULT)]
-    pub db_pool_size: u32,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
     #[command(flatten)]
     pub topology: TopologyArgs,
     /// Messages fetched per pull request.
@@ -61,9 +52,6 @@ pub struct Config {
     /// waits (holding no database connection) before it runs. 0 in production.
     #[arg(long, env = "SIMULATED_TURN_MS", default_value_t = 0)]
     pub simulated_turn_ms: u64,
-    /// Test-only fault point, `<before_commit|after_commit|after_model_reply>:<messageId marker>`.
-    #[arg(long, env = "CARTWRIGHT_FAULT")]
-    pub fault: Option<String>,
     #[command(flatten)]
     pub llm: LlmArgs,
 }
@@ -124,37 +112,18 @@ pub struct LlmArgs {
     pub llm_daily_tokens_per_principal: Option<i64>,
 }
 
-/// A secret read from the environment: never printed.
-#[derive(Clone)]
-pub struct Secret(pub String);
-
-impl std::str::FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Secret(s.to_owned()))
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
 impl Config {
     /// Checks what the types cannot.
     pub fn validate(&self) -> Result<(), String> {
         self.topology.validate()?;
-        if self.db_pool_size == 0 {
-            return Err("DB_POOL_SIZE must be at least 1".into());
-        }
+        self.database.validate()?;
         if self.pull_batch == 0 {
             return Err("PULL_BATCH must be at least 1".into());
         }
         if self.turn_batch == 0 {
             return Err("TURN_BATCH must be at least 1".into());
         }
-        if self.turn_transactions == 0 || self.turn_transactions > self.db_pool_size as usize {
+        if self.turn_transactions == 0 || self.turn_transactions > self.database.db_pool_size as usize {
             return Err("TURN_TRANSACTIONS must be between 1 and DB_POOL_SIZE".into());
         }
         if self.session_ttl == 0 {
@@ -204,8 +173,8 @@ impl LlmArgs {
 
     /// The providers to use, primary first; empty means offline. Reads key files.
     pub fn endpoints(&self) -> Result<Vec<Endpoint>, String> {
-        let google = key(self.google_api_key.as_ref(), self.google_api_key_file.as_deref(), "GOOGLE_API_KEY_FILE")?;
-        let openai = key(self.openai_api_key.as_ref(), self.openai_api_key_file.as_deref(), "OPENAI_API_KEY_FILE")?;
+        let google = secret::resolve(self.google_api_key.as_ref(), self.google_api_key_file.as_deref(), "GOOGLE_API_KEY")?;
+        let openai = secret::resolve(self.openai_api_key.as_ref(), self.openai_api_key_file.as_deref(), "OPENAI_API_KEY")?;
         let primary = match self.llm_provider.as_deref() {
             Some("offline") => return Ok(Vec::new()),
             Some("gemini") => Dialect::Gemini,
@@ -232,23 +201,7 @@ impl LlmArgs {
     }
 }
 
-/// The key from the variable or, failing that, from the file.
-fn key(value: Option<&Secret>, file: Option<&std::path::Path>, file_var: &str) -> Result<Option<String>, String> {
-    if let Some(Secret(value)) = value.filter(|s| !s.0.trim().is_empty()) {
-        return Ok(Some(value.trim().to_owned()));
-    }
-    let Some(file) = file else {
-        return Ok(None);
-    };
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{file_var}: cannot read {}: {e}", file.display()))?;
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(format!("{file_var}: {} is empty", file.display()));
-    }
-    Ok(Some(text.to_owned()))
-}
-
-fn endpoint(dialect: Dialect, model: Option<&str>, base_url: Option<&str>, api_key: Option<String>) -> Result<Endpoint, String> {
+fn endpoint(dialect: Dialect, model: Option<&str>, base_url: Option<&str>, api_key: Option<Secret>) -> Result<Endpoint, String> {
     let (default_model, default_url, key_var) = match dialect {
         Dialect::Gemini => ("gemini-2.5-flash", "https://generativelanguage.googleapis.com/v1beta", "GOOGLE_API_KEY"),
         Dialect::OpenAi => ("gpt-4o-mini", "https://api.openai.com/v1", "OPENAI_API_KEY"),

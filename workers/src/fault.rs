@@ -1,9 +1,13 @@
-//! Fault points for the crash tests. `CARTWRIGHT_FAULT=<point>:<marker>` makes a worker stop
-//! (forever, until it is killed) at `<point>` while applying a task whose messageId contains
-//! `<marker>`, after logging `fault point reached`. Points: `after_model_reply` (a model reply
-//! of the agent's turn journaled, nothing committed), `before_commit` (inside the transaction,
-//! effects written but not committed) and `after_commit` (committed, not acked).
-//! Unset in production; a marker never matches by accident because tests choose it.
+//! Fault points for the crash tests, compiled only with the `fault-injection` feature (the
+//! test script enables it; release builds, `make run` and images do not, so a production
+//! worker has no code that stops on a message).
+//!
+//! `CARTWRIGHT_FAULT=<point>:<marker>` makes a worker stop (forever, until it is killed) at
+//! `<point>` while applying a task whose messageId contains `<marker>`, after logging
+//! `fault point reached`. Points: `after_model_reply` (a model reply of the agent's turn
+//! journaled, nothing committed), `before_commit` (inside the transaction, effects written but
+//! not committed) and `after_commit` (committed, not acked). A build without the feature
+//! ignores the variable, with a warning at start-up.
 
 use schemas::TaskEnvelope;
 
@@ -14,35 +18,48 @@ pub enum FaultPoint {
     AfterCommit,
 }
 
-impl FaultPoint {
-    fn parse(s: &str) -> Option<FaultPoint> {
-        match s {
-            "after_model_reply" => Some(FaultPoint::AfterModelReply),
-            "before_commit" => Some(FaultPoint::BeforeCommit),
-            "after_commit" => Some(FaultPoint::AfterCommit),
-            _ => None,
-        }
-    }
-}
-
 /// The configured fault, if any.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
+    #[cfg(feature = "fault-injection")]
     fault: Option<(FaultPoint, String)>,
 }
 
+/// The variable the fault is read from.
+pub const FAULT_VAR: &str = "CARTWRIGHT_FAULT";
+
 impl Faults {
+    /// The fault `CARTWRIGHT_FAULT` configures.
+    pub fn from_env() -> Result<Faults, String> {
+        let spec = std::env::var(FAULT_VAR).ok();
+        #[cfg(feature = "fault-injection")]
+        return Faults::parse(spec.as_deref());
+        #[cfg(not(feature = "fault-injection"))]
+        {
+            if spec.is_some_and(|s| !s.is_empty()) {
+                tracing::warn!("{FAULT_VAR} is set but this build has no fault injection; ignored");
+            }
+            Ok(Faults::default())
+        }
+    }
+
     /// Parses `<point>:<marker>`; `None` or an empty string means no fault.
+    #[cfg(feature = "fault-injection")]
     pub fn parse(spec: Option<&str>) -> Result<Faults, String> {
         let Some(spec) = spec.filter(|s| !s.is_empty()) else {
             return Ok(Faults::default());
         };
         let (point, marker) = spec
             .split_once(':')
-            .ok_or_else(|| format!("CARTWRIGHT_FAULT {spec:?} is not <point>:<marker>"))?;
-        let point = FaultPoint::parse(point).ok_or_else(|| format!("unknown fault point {point:?}"))?;
+            .ok_or_else(|| format!("{FAULT_VAR} {spec:?} is not <point>:<marker>"))?;
+        let point = match point {
+            "after_model_reply" => FaultPoint::AfterModelReply,
+            "before_commit" => FaultPoint::BeforeCommit,
+            "after_commit" => FaultPoint::AfterCommit,
+            _ => return Err(format!("unknown fault point {point:?}")),
+        };
         if marker.is_empty() {
-            return Err("CARTWRIGHT_FAULT needs a non-empty marker".to_owned());
+            return Err(format!("{FAULT_VAR} needs a non-empty marker"));
         }
         Ok(Faults {
             fault: Some((point, marker.to_owned())),
@@ -50,6 +67,7 @@ impl Faults {
     }
 
     /// Stops here forever if this is the configured point and task.
+    #[cfg(feature = "fault-injection")]
     pub async fn reach(&self, point: FaultPoint, env: &TaskEnvelope) {
         if let Some((at, marker)) = &self.fault {
             if *at == point && env.message_id.contains(marker.as_str()) {
@@ -58,4 +76,8 @@ impl Faults {
             }
         }
     }
+
+    /// Without fault injection there is nothing to reach.
+    #[cfg(not(feature = "fault-injection"))]
+    pub async fn reach(&self, _point: FaultPoint, _env: &TaskEnvelope) {}
 }

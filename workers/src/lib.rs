@@ -9,7 +9,7 @@
 //! - [`agent`]: chat turns with a model: start, model-and-tools loop, journal, outcome.
 //! - [`llm`]: the model providers' wire formats, retries, circuit breakers, fallback.
 //! - [`maintenance`]: background services (the reconciler, the session sweeper).
-//! - [`fault`]: test-only fault points for the crash tests.
+//! - [`fault`]: test-only fault points for the crash tests (feature `fault-injection`).
 
 pub mod agent;
 pub mod commerce;
@@ -46,8 +46,9 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// runs the reconciler. On shutdown it stops pulling, lets turns in progress commit and ack,
 /// and returns.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let faults = Faults::parse(config.fault.as_deref()).map_err(anyhow::Error::msg)?;
-    let pool = store::connect(&config.database_url, config.db_pool_size)
+    let faults = Faults::from_env().map_err(anyhow::Error::msg)?;
+    let database_url = config.database.url().map_err(anyhow::Error::msg)?;
+    let pool = store::connect(database_url.expose(), config.database.db_pool_size)
         .await
         .context("connecting to PostgreSQL")?;
     let (_nats, js) = queue::connect(&config.topology.nats_url)

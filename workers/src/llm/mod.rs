@@ -13,6 +13,7 @@ pub mod router;
 
 use std::time::Duration;
 
+use lifecycle::secret::Secret;
 use schemas::agent::{ModelReply, ToolResult};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -86,23 +87,12 @@ pub struct ModelRequest<'a> {
 }
 
 /// A provider endpoint: dialect, model, base URL and key.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Endpoint {
     pub dialect: Dialect,
     pub model: String,
     pub base_url: String,
-    pub api_key: Option<String>,
-}
-
-impl std::fmt::Debug for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Endpoint")
-            .field("dialect", &self.dialect)
-            .field("model", &self.model)
-            .field("base_url", &self.base_url)
-            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
-            .finish()
-    }
+    pub api_key: Option<Secret>,
 }
 
 /// Why one model call failed.
@@ -153,6 +143,7 @@ pub async fn call(http: &reqwest::Client, endpoint: &Endpoint, request: &ModelRe
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(body);
     if let Some(key) = &endpoint.api_key {
+        let key = key.expose();
         builder = match endpoint.dialect {
             Dialect::Gemini => builder.header("x-goog-api-key", key),
             Dialect::OpenAi => builder.bearer_auth(key),

@@ -7,12 +7,13 @@
 //! -> `{"result": Task}`: at once in state `submitted` when `blocking` is false, otherwise once
 //! the task is terminal or `input-required`, or when the blocking cap passes.
 //! Errors: -32602 (invalid message, missing or malformed UCP headers, unusable profile, unknown
-//! product, bad quantity), -32001 (taskId not found), -32004 (message to a task that ended),
+//! product, bad quantity, a messageId already used for a different message), -32001 (taskId not found), -32004 (message to a task that ended),
 //! HTTP 429 -32050 (a chat message after the caller's daily token budget is spent, with
 //! `Retry-After` until 00:00 UTC), HTTP 503 (database or queue unavailable; resend the same
 //! messageId).
 //!
-//! Resending a messageId returns the task it created, and applies nothing twice.
+//! Resending a messageId with the same message returns the task it created, and applies
+//! nothing twice; reusing a messageId for a different message is refused (-32602).
 
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ use store::notify::{Change, Subscription};
 use store::tasks::{Accepted, NewTask, TaskRow};
 use uuid::Uuid;
 
-use crate::a2a::task_view;
+use crate::a2a::{fingerprint, task_view};
 use crate::auth::Principal;
 use crate::error::Error;
 use crate::ucp::agent_header;
@@ -49,6 +50,7 @@ pub async fn handle(
     validate_message(&message)?;
     require_extension(headers)?;
     let turn = parse_turn(&message).map_err(|e| Error::InvalidParams(e.to_string()))?;
+    let digest = fingerprint::of(&message);
     if let Some(task_id) = &message.task_id {
         return Err(refuse_continuation(state, principal, task_id).await?);
     }
@@ -86,10 +88,14 @@ pub async fn handle(
         context_id: context_id.clone(),
         message_id: message_id.clone(),
         request,
+        request_digest: digest.clone(),
         capabilities: capabilities.clone(),
     };
     let (row, resent) = match state.tasks.accept(new).await? {
         Accepted::New(row) => (row, false),
+        Accepted::Existing(row) if row.request_digest.as_ref().is_some_and(|first| *first != digest) => {
+            return Err(Error::MessageIdReused(message_id));
+        }
         Accepted::Existing(row) => (row, true),
     };
     tracing::info!(task_id = %row.id, context_id = %row.context_id, seq = row.seq, resent, "task accepted");
