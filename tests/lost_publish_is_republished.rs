@@ -23,6 +23,7 @@ async fn task_recorded_but_never_published_is_applied_once() {
         message_id: "orphan-1".into(),
         request: serde_json::from_value(request).expect("a message"),
         request_digest: b"orphan".to_vec(),
+        sealed_credential: None,
         capabilities: Vec::new(),
     };
     let accepted = store::tasks::accept(&stack.db.pool, vec![task]).await;

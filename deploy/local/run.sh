@@ -21,6 +21,10 @@ if [ -z "${AUTH_JWT_SECRET:-}" ]; then
   AUTH_JWT_SECRET="$(cat "$run_dir/dev-secret")"
   export AUTH_JWT_SECRET
 fi
+if [ -z "${PAYMENT_KEY:-}${PAYMENT_KEY_FILE:-}" ]; then
+  [ -f "$run_dir/dev-payment-key" ] || echo "dev1:$(head -c 32 /dev/urandom | base64)" > "$run_dir/dev-payment-key"
+  export PAYMENT_KEY_FILE="$run_dir/dev-payment-key"
+fi
 
 cargo build --bins
 bin="$CARTWRIGHT_BIN_DIR"

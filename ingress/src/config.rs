@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use lifecycle::secret::{self, Secret};
 use queue::TopologyArgs;
 use store::DatabaseArgs;
+use vault::PaymentArgs;
 
 /// How long a blocking `message/send` waits for its task before returning it as it is.
 pub const BLOCKING_TIMEOUT_DEFAULT: u64 = 30;
@@ -35,6 +36,8 @@ pub struct Config {
     pub public_url: String,
     #[command(flatten)]
     pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub payment: PaymentArgs,
     #[command(flatten)]
     pub topology: TopologyArgs,
     /// HS256 secret for bearer JWTs (at least 32 bytes). Required.
@@ -94,6 +97,8 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         self.topology.validate()?;
         self.database.validate()?;
+        self.payment.keyring()?;
+        schemas::merchant::Merchant::seed().offering(&self.payment.payment_handlers)?;
         self.secret()?;
         if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
             return Err("PUBLIC_URL must be an http(s) URL".into());

@@ -47,6 +47,8 @@ pub struct AppState {
     pub nats: async_nats::Client,
     pub js: jetstream::Context,
     pub keys: Arc<auth::Keys>,
+    /// Seals payment credentials before a message is stored or queued.
+    pub keyring: Arc<vault::Keyring>,
     pub watcher: Arc<TaskWatcher>,
     pub profiles: Arc<ucp::profiles::Profiles>,
     pub catalog: Arc<store::catalog::Cache>,
@@ -83,6 +85,7 @@ pub fn app(state: AppState) -> Router {
 /// `shutdown` resolves; requests in flight then finish.
 pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let secret = config.secret().map_err(anyhow::Error::msg)?;
+    let keyring = config.payment.keyring().map_err(anyhow::Error::msg)?;
     let database_url = config.database.url().map_err(anyhow::Error::msg)?;
     let db = store::connect(database_url.expose(), config.database.db_pool_size)
         .await
@@ -96,7 +99,8 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let watcher = TaskWatcher::start(database_url.expose())
         .await
         .context("listening for task changes")?;
-    let documents = well_known::Documents::render(&Merchant::seed(), &config.public_url);
+    let merchant = Merchant::seed().offering(&config.payment.payment_handlers).map_err(anyhow::Error::msg)?;
+    let documents = well_known::Documents::render(&merchant, &config.public_url);
     let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
         .await
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;
@@ -109,6 +113,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
         nats,
         js,
         keys: Arc::new(auth::Keys::new(secret.expose().as_bytes())),
+        keyring: Arc::new(keyring),
         watcher,
         profiles: Arc::new(ucp::profiles::Profiles::new()),
         catalog,

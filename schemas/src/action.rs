@@ -41,7 +41,39 @@ pub struct Payment {
     pub risk_signals: Option<Value>,
 }
 
+/// The key under which a queued instrument's credential holds its sealed form.
+pub const SEALED_KEY: &str = "sealed";
+
 impl Payment {
+    /// The credential as sealed by the ingress (see the `vault` crate), if it is.
+    pub fn sealed_credential(&self) -> Option<&str> {
+        self.instrument.credential.as_ref()?.get(SEALED_KEY)?.as_str()
+    }
+
+    /// Puts the sealed form in place of the credential.
+    pub fn set_sealed_credential(&mut self, sealed: &str) {
+        self.instrument.credential = Some(serde_json::json!({ SEALED_KEY: sealed }));
+    }
+
+    /// Fills `last_digits` from a card number in the credential when the client left it out,
+    /// so the checkout can show which card paid once the credential is gone.
+    pub fn fill_last_digits(&mut self) {
+        if self.instrument.last_digits.is_some() {
+            return;
+        }
+        let number = self.instrument.credential.as_ref().and_then(|c| {
+            ["number", "card_number", "pan"]
+                .iter()
+                .find_map(|key| c.get(*key).and_then(Value::as_str))
+        });
+        if let Some(number) = number {
+            let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+            if digits.len() >= 12 {
+                self.instrument.last_digits = Some(digits[digits.len() - 4..].to_owned());
+            }
+        }
+    }
+
     fn redact_secrets(&mut self) {
         if let Some(credential) = &mut self.instrument.credential {
             *credential = Value::String(crate::redact::REDACTED.to_owned());
@@ -53,23 +85,28 @@ impl Payment {
 }
 
 impl Turn {
+    /// The payment the turn carries, if any.
+    pub fn payment_mut(&mut self) -> Option<&mut Payment> {
+        match self {
+            Turn::Action {
+                action: Action::CompleteCheckout { payment },
+            } => Some(payment),
+            Turn::Chat { payment, .. } => payment.as_mut(),
+            Turn::Action { .. } => None,
+        }
+    }
+
     /// Replaces payment credentials, and secrets inside free-form values, with
     /// [`crate::redact::REDACTED`] and masks typed card numbers, as `redact_secrets` does for
     /// the stored message: the turn then may be queued.
     pub fn redact_secrets(&mut self) {
-        match self {
-            Turn::Action {
-                action: Action::CompleteCheckout { payment },
-            } => payment.redact_secrets(),
-            Turn::Action { .. } => {}
-            Turn::Chat { text, payment } => {
-                if let std::borrow::Cow::Owned(masked) = crate::redact::mask_card_numbers(text) {
-                    *text = masked;
-                }
-                if let Some(payment) = payment {
-                    payment.redact_secrets();
-                }
+        if let Turn::Chat { text, .. } = self {
+            if let std::borrow::Cow::Owned(masked) = crate::redact::mask_card_numbers(text) {
+                *text = masked;
             }
+        }
+        if let Some(payment) = self.payment_mut() {
+            payment.redact_secrets();
         }
     }
 }

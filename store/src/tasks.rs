@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::{fail_each, notify, violated_constraint, Error, Result, SharedError};
 
-const COLUMNS: &str = "id, principal, context_id, seq, message_id, state::text AS state, request, request_digest, capabilities, \
+const COLUMNS: &str = "id, principal, context_id, seq, message_id, state::text AS state, request, request_digest, sealed_credential, capabilities, \
                        reply, artifacts, usage, status_message, created_at, updated_at, finished_at";
 
 /// A task as stored.
@@ -33,6 +33,8 @@ pub struct TaskRow {
     /// The fingerprint of the message as the client sent it (`None` for tasks recorded before
     /// fingerprints were kept).
     pub request_digest: Option<Vec<u8>>,
+    /// The payment credential, sealed, until the task finishes.
+    pub sealed_credential: Option<String>,
     /// Capabilities negotiated with the client's UCP profile at acceptance.
     pub capabilities: Vec<Capability>,
     /// The agent's reply message, once the turn ran.
@@ -61,6 +63,7 @@ impl<'r> sqlx::FromRow<'r, PgRow> for TaskRow {
                 .ok_or_else(|| sqlx::Error::Decode(format!("unknown task state {state}").into()))?,
             request: row.try_get::<Json<Message>, _>("request")?.0,
             request_digest: row.try_get("request_digest")?,
+            sealed_credential: row.try_get("sealed_credential")?,
             capabilities: row.try_get::<Json<Vec<Capability>>, _>("capabilities")?.0,
             reply: row.try_get::<Option<Json<Message>>, _>("reply")?.map(|reply| reply.0),
             artifacts: row.try_get::<Json<Vec<Artifact>>, _>("artifacts")?.0,
@@ -79,7 +82,10 @@ impl TaskRow {
     /// The envelope this task travels in on JetStream, rebuilt from what was stored: the
     /// ingress publishes it after recording the task, the reconciler republishes it.
     pub fn envelope(&self) -> Result<TaskEnvelope> {
-        let turn = parse_turn(&self.request).map_err(|e| Error::StoredRequest(e.to_string()))?;
+        let mut turn = parse_turn(&self.request).map_err(|e| Error::StoredRequest(e.to_string()))?;
+        if let (Some(sealed), Some(payment)) = (&self.sealed_credential, turn.payment_mut()) {
+            payment.set_sealed_credential(sealed);
+        }
         Ok(TaskEnvelope {
             task_id: self.id,
             principal: self.principal.clone(),
@@ -103,6 +109,8 @@ pub struct NewTask {
     pub request: Message,
     /// The fingerprint of the message as the client sent it.
     pub request_digest: Vec<u8>,
+    /// The payment credential, sealed by the ingress.
+    pub sealed_credential: Option<String>,
     pub capabilities: Vec<Capability>,
 }
 
@@ -187,6 +195,7 @@ impl Recorded {
             state: TaskState::Submitted,
             request: task.request,
             request_digest: Some(task.request_digest),
+            sealed_credential: task.sealed_credential,
             capabilities: task.capabilities,
             reply: None,
             artifacts: Vec::new(),
@@ -205,8 +214,9 @@ impl Recorded {
 async fn accept_batch(pool: &PgPool, tasks: Vec<NewTask>) -> std::result::Result<Vec<Accepted>, (Error, Vec<NewTask>)> {
     let recorded = sqlx::query_as::<_, Recorded>(
         "WITH input AS (
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bytea[], $7::jsonb[])
-                 WITH ORDINALITY AS i (id, principal, context_id, message_id, request, request_digest, capabilities, ord)
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bytea[], $7::text[], $8::jsonb[])
+                 WITH ORDINALITY AS i (id, principal, context_id, message_id, request, request_digest, sealed_credential,
+                                       capabilities, ord)
          ), fresh AS (
              SELECT i.*, row_number() OVER (PARTITION BY i.principal, i.context_id ORDER BY i.ord) AS nth
              FROM input i
@@ -222,9 +232,10 @@ async fn accept_batch(pool: &PgPool, tasks: Vec<NewTask>) -> std::result::Result
              DO UPDATE SET last_seq = contexts.last_seq + EXCLUDED.last_seq, updated_at = now()
              RETURNING principal, context_id, last_seq
          )
-         INSERT INTO tasks (id, principal, context_id, seq, message_id, request, request_digest, capabilities)
+         INSERT INTO tasks (id, principal, context_id, seq, message_id, request, request_digest, sealed_credential,
+                            capabilities)
          SELECT f.id, f.principal, f.context_id, c.last_seq - n.n + f.nth, f.message_id, f.request,
-                f.request_digest, f.capabilities
+                f.request_digest, f.sealed_credential, f.capabilities
          FROM fresh f
          JOIN context c ON c.principal = f.principal AND c.context_id = f.context_id
          JOIN counts n ON n.principal = f.principal AND n.context_id = f.context_id
@@ -236,6 +247,7 @@ async fn accept_batch(pool: &PgPool, tasks: Vec<NewTask>) -> std::result::Result
     .bind(tasks.iter().map(|t| t.message_id.as_str()).collect::<Vec<_>>())
     .bind(tasks.iter().map(|t| Json(&t.request)).collect::<Vec<_>>())
     .bind(tasks.iter().map(|t| t.request_digest.as_slice()).collect::<Vec<_>>())
+    .bind(tasks.iter().map(|t| t.sealed_credential.as_deref()).collect::<Vec<_>>())
     .bind(tasks.iter().map(|t| Json(&t.capabilities)).collect::<Vec<_>>())
     .fetch_all(pool)
     .await;
@@ -294,8 +306,9 @@ async fn accept_one(pool: &PgPool, task: NewTask) -> Result<Accepted> {
              DO UPDATE SET last_seq = contexts.last_seq + 1, updated_at = now()
              RETURNING last_seq
          )
-         INSERT INTO tasks (id, principal, context_id, seq, message_id, request, request_digest, capabilities)
-         SELECT $1, $2, $3, context.last_seq, $4, $5, $6, $7 FROM context
+         INSERT INTO tasks (id, principal, context_id, seq, message_id, request, request_digest, sealed_credential,
+                            capabilities)
+         SELECT $1, $2, $3, context.last_seq, $4, $5, $6, $7, $8 FROM context
          RETURNING id, seq, created_at",
     )
     .bind(task.id)
@@ -304,6 +317,7 @@ async fn accept_one(pool: &PgPool, task: NewTask) -> Result<Accepted> {
     .bind(&task.message_id)
     .bind(Json(&task.request))
     .bind(&task.request_digest)
+    .bind(&task.sealed_credential)
     .bind(Json(&task.capabilities))
     .fetch_one(pool)
     .await;
@@ -387,7 +401,7 @@ pub enum Cancel {
 pub async fn cancel(pool: &PgPool, principal: &str, id: Uuid) -> Result<Cancel> {
     let mut tx = pool.begin().await?;
     let canceled = sqlx::query_as::<_, TaskRow>(&format!(
-        "UPDATE tasks SET state = 'canceled', updated_at = now(), finished_at = now()
+        "UPDATE tasks SET state = 'canceled', sealed_credential = NULL, updated_at = now(), finished_at = now()
          WHERE id = $1 AND principal = $2 AND state = 'submitted' RETURNING {COLUMNS}"
     ))
     .bind(id)
@@ -456,7 +470,7 @@ pub async fn complete_turns(conn: &mut PgConnection, turns: &[TurnClose<'_>]) ->
                  AS i (id, principal, context_id, seq, state, reply, artifacts, terminal, usage)
          ), finished AS (
              UPDATE tasks t SET state = i.state::task_state, reply = i.reply, artifacts = i.artifacts,
-                    usage = i.usage, status_message = NULL, updated_at = clock_timestamp(),
+                    usage = i.usage, status_message = NULL, sealed_credential = NULL, updated_at = clock_timestamp(),
                     finished_at = CASE WHEN i.terminal THEN clock_timestamp() END
              FROM input i
              WHERE t.id = i.id AND i.state IS NOT NULL AND t.state IN ('submitted', 'working')

@@ -12,6 +12,8 @@ use crate::process::Proc;
 
 /// The JWT secret of test stacks.
 pub const SECRET: &str = "test-secret-test-secret-test-secret-0123";
+/// The payment credential key of every stack (`PAYMENT_KEY`).
+pub const PAYMENT_KEY: &str = "test1:dGVzdC1wYXltZW50LWtleS0wMTIzNDU2Nzg5YWJjZGU=";
 
 #[derive(Debug, Clone)]
 pub struct StackOptions {
@@ -111,6 +113,8 @@ impl Stack {
             ("PARTITIONS", self.options.partitions.to_string()),
             ("ACK_WAIT", self.options.ack_wait.to_string()),
             ("AUTH_JWT_SECRET", SECRET.to_owned()),
+            ("PAYMENT_KEY", PAYMENT_KEY.to_owned()),
+            ("PAYMENT_HANDLERS", "example_payment_provider,mock_payment_handler".to_owned()),
             ("AGENT_HOST", "127.0.0.1".to_owned()),
             ("AGENT_PORT", self.port.to_string()),
             ("PUBLIC_URL", self.base_url.clone()),

@@ -6,6 +6,7 @@ use clap::Parser;
 use lifecycle::secret::{self, Secret};
 use queue::TopologyArgs;
 use store::DatabaseArgs;
+use vault::PaymentArgs;
 
 use crate::llm::{Dialect, Endpoint};
 
@@ -28,6 +29,8 @@ pub const RECONCILE_AFTER_DEFAULT: u64 = 30;
 pub struct Config {
     #[command(flatten)]
     pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub payment: PaymentArgs,
     #[command(flatten)]
     pub topology: TopologyArgs,
     /// Messages fetched per pull request.
@@ -117,6 +120,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         self.topology.validate()?;
         self.database.validate()?;
+        self.payment.keyring()?;
         if self.pull_batch == 0 {
             return Err("PULL_BATCH must be at least 1".into());
         }

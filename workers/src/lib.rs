@@ -8,6 +8,7 @@
 //! - [`commerce`]: the checkout state machine and the actions over the store.
 //! - [`agent`]: chat turns with a model: start, model-and-tools loop, journal, outcome.
 //! - [`llm`]: the model providers' wire formats, retries, circuit breakers, fallback.
+//! - [`payments`]: payment handlers (what a processor implements) and the offered ones.
 //! - [`maintenance`]: background services (the reconciler, the session sweeper).
 //! - [`fault`]: test-only fault points for the crash tests (feature `fault-injection`).
 
@@ -18,6 +19,7 @@ pub mod consume;
 pub mod fault;
 pub mod llm;
 pub mod maintenance;
+pub mod payments;
 pub mod turn;
 
 use std::future::Future;
@@ -37,6 +39,7 @@ use crate::consume::conversations::{Conversations, Handler};
 use crate::consume::partition::Puller;
 use crate::consume::turns::{TurnBatcher, Turns};
 use crate::fault::Faults;
+use crate::payments::Payments;
 
 /// How long shutdown waits for turns in progress to finish before giving up on them (their
 /// messages are redelivered to another worker).
@@ -62,8 +65,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         .await
         .context("ensuring the partition consumers")?;
 
+    let handlers = &config.payment.payment_handlers;
+    let keyring = config.payment.keyring().map_err(anyhow::Error::msg)?;
     let settings = Settings {
-        merchant: Merchant::seed(),
+        merchant: Merchant::seed().offering(handlers).map_err(anyhow::Error::msg)?,
+        payments: Arc::new(Payments::new(keyring, handlers).map_err(anyhow::Error::msg)?),
         catalog: Arc::new(store::catalog::Cache::new(pool.clone())),
         session_ttl: chrono::Duration::seconds(config.session_ttl as i64),
         history_turns: config.llm.llm_history_turns,

@@ -1,9 +1,11 @@
 //! The A2A 0.3 JSON-RPC endpoint (`POST /`): envelope checks, then dispatch on the method name.
 //!
 //! - [`methods`]: one file per method.
+//! - [`credentials`]: payment credentials sealed before a message is stored or queued.
 //! - [`fingerprint`]: a message's digest, to tell a resent messageId from a reused one.
 //! - [`task_view`]: a stored task as the A2A Task object.
 
+pub mod credentials;
 pub mod fingerprint;
 pub mod methods;
 pub mod task_view;

@@ -15,6 +15,7 @@ use store::{catalog, orders};
 use uuid::Uuid;
 
 use super::checkout::{self, Refusal};
+use crate::payments::Payments;
 
 /// What the engine needs besides the store.
 #[derive(Clone)]
@@ -26,6 +27,8 @@ pub struct Settings {
     pub session_ttl: chrono::Duration,
     /// Exchanges a session keeps (`LLM_HISTORY_TURNS`).
     pub history_turns: usize,
+    /// The payment handlers offered, and the keys that open credentials.
+    pub payments: std::sync::Arc<Payments>,
 }
 
 /// The agent's answer to one turn: text, and the DataParts holding its results.
@@ -210,6 +213,13 @@ pub async fn run(cx: Context<'_>, env: &TaskEnvelope, action: &Action, stored: S
                 Ok(open) => open,
                 Err(answer) => return Ok(answer),
             };
+            let authorized = match checkout::completable(&open.checkout, &payment.instrument) {
+                Ok(()) => settings.payments.authorize(env, payment, &open.checkout).await.map(|_| ()),
+                Err(refusal) => Err(refusal),
+            };
+            if let Err(refusal) = authorized {
+                return Ok(Answer::checkout(refusal.content.clone(), &open.checkout, Some(&refusal)));
+            }
             match checkout::complete(&mut open.checkout, &payment.instrument) {
                 Ok(order) => {
                     let id = checkout_id(&open.checkout);

@@ -37,7 +37,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(code: &'static str, content: impl Into<String>) -> Refusal {
+    pub fn new(code: &'static str, content: impl Into<String>) -> Refusal {
         Refusal {
             code,
             content: content.into(),
@@ -219,9 +219,9 @@ pub fn start_payment(checkout: &mut Checkout) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Places the order: only from `ready_for_complete`. The checkout keeps a summary of the
-/// instrument, never its credential.
-pub fn complete(checkout: &mut Checkout, instrument: &PaymentInstrument) -> Result<OrderConfirmation, Refusal> {
+/// Refuses a completion the checkout cannot take: it is closed, not `ready_for_complete`, or
+/// the instrument names a handler it does not offer. Checked before the payment is authorised.
+pub fn completable(checkout: &Checkout, instrument: &PaymentInstrument) -> Result<(), Refusal> {
     refuse_if_closed(checkout)?;
     if checkout.status != CheckoutStatus::ReadyForComplete {
         return Err(Refusal::new(
@@ -246,6 +246,13 @@ pub fn complete(checkout: &mut Checkout, instrument: &PaymentInstrument) -> Resu
             ),
         ));
     }
+    Ok(())
+}
+
+/// Places the order: only from `ready_for_complete`, after the payment was authorised. The
+/// checkout keeps a summary of the instrument, never its credential.
+pub fn complete(checkout: &mut Checkout, instrument: &PaymentInstrument) -> Result<OrderConfirmation, Refusal> {
+    completable(checkout, instrument)?;
     let order = OrderConfirmation {
         id: format!("ORD-{}", checkout.id),
         permalink_url: format!("{ORDER_PERMALINK_BASE}ORD-{}", checkout.id),

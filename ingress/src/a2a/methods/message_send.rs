@@ -27,7 +27,7 @@ use store::notify::{Change, Subscription};
 use store::tasks::{Accepted, NewTask, TaskRow};
 use uuid::Uuid;
 
-use crate::a2a::{fingerprint, task_view};
+use crate::a2a::{credentials, fingerprint, task_view};
 use crate::auth::Principal;
 use crate::error::Error;
 use crate::ucp::agent_header;
@@ -49,8 +49,9 @@ pub async fn handle(
     let message = params.message;
     validate_message(&message)?;
     require_extension(headers)?;
-    let turn = parse_turn(&message).map_err(|e| Error::InvalidParams(e.to_string()))?;
+    let mut turn = parse_turn(&message).map_err(|e| Error::InvalidParams(e.to_string()))?;
     let digest = fingerprint::of(&message);
+    let sealed = credentials::seal(&state.keyring, &mut turn, &principal.0, &message.message_id);
     if let Some(task_id) = &message.task_id {
         return Err(refuse_continuation(state, principal, task_id).await?);
     }
@@ -89,6 +90,7 @@ pub async fn handle(
         message_id: message_id.clone(),
         request,
         request_digest: digest.clone(),
+        sealed_credential: sealed.clone(),
         capabilities: capabilities.clone(),
     };
     let (row, resent) = match state.tasks.accept(new).await? {
@@ -105,8 +107,10 @@ pub async fn handle(
             publish(state, &row.envelope()?).await?;
         }
     } else {
-        let mut turn = turn;
         turn.redact_secrets();
+        if let (Some(sealed), Some(payment)) = (&sealed, turn.payment_mut()) {
+            payment.set_sealed_credential(sealed);
+        }
         let envelope = TaskEnvelope {
             task_id: row.id,
             principal: row.principal.clone(),
