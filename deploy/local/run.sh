@@ -16,6 +16,8 @@ export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cartwrig
 export AGENT_HOST="${AGENT_HOST:-127.0.0.1}"
 export AGENT_PORT="${AGENT_PORT:-10999}"
 export PUBLIC_URL="${PUBLIC_URL:-http://$AGENT_HOST:$AGENT_PORT}"
+# The curl example presents the ingress's own profile, over http on loopback: allowed by name.
+export UCP_PROFILE_ALLOWLIST="${UCP_PROFILE_ALLOWLIST:-$AGENT_HOST:$AGENT_PORT}"
 if [ -z "${AUTH_JWT_SECRET:-}" ]; then
   [ -f "$run_dir/dev-secret" ] || head -c 48 /dev/urandom | base64 | tr -d '\n/+=' > "$run_dir/dev-secret"
   AUTH_JWT_SECRET="$(cat "$run_dir/dev-secret")"

@@ -9,6 +9,8 @@ use queue::TopologyArgs;
 use store::DatabaseArgs;
 use vault::PaymentArgs;
 
+use crate::ucp::allowlist::Allowlist;
+
 /// How long a blocking `message/send` waits for its task before returning it as it is.
 pub const BLOCKING_TIMEOUT_DEFAULT: u64 = 30;
 /// The largest request body accepted.
@@ -59,6 +61,11 @@ pub struct Config {
     /// Largest request body in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = MAX_BODY_BYTES_DEFAULT, global = true)]
     pub max_body_bytes: usize,
+    /// Hosts whose UCP profiles may be fetched: `host`, `host:port` or `*.domain`, comma
+    /// separated. Unset: any host with a public address over https. Hosts named exactly (not
+    /// by `*.`) may also use http and private addresses (development).
+    #[arg(long, env = "UCP_PROFILE_ALLOWLIST", default_value = "", global = true)]
+    pub ucp_profile_allowlist: String,
     /// Folder of product images served at /images/.
     #[arg(long, env = "IMAGES_DIR", default_value = "seed/images", global = true)]
     pub images_dir: String,
@@ -98,6 +105,7 @@ impl Config {
         self.topology.validate()?;
         self.database.validate()?;
         self.payment.keyring()?;
+        self.profile_allowlist()?;
         schemas::merchant::Merchant::seed().offering(&self.payment.payment_handlers)?;
         self.secret()?;
         if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
@@ -128,6 +136,11 @@ impl Config {
             Some(_) => Err(format!("AUTH_JWT_SECRET must be at least {MIN_SECRET_LEN} bytes")),
             None => Err("AUTH_JWT_SECRET (or AUTH_JWT_SECRET_FILE) is required".into()),
         }
+    }
+
+    /// The parsed UCP_PROFILE_ALLOWLIST.
+    pub fn profile_allowlist(&self) -> Result<Allowlist, String> {
+        Allowlist::parse(&self.ucp_profile_allowlist)
     }
 
     pub fn blocking_timeout(&self) -> Duration {

@@ -31,6 +31,13 @@ pub enum Error {
     InvalidParams(String),
     #[error("invalid params: messageId {0:?} was already used for a different message; send a new message with a new messageId (a resend must repeat the message unchanged)")]
     MessageIdReused(String),
+    #[error("invalid params: could not use the UCP profile at {url}: {reason}")]
+    Profile {
+        url: String,
+        reason: crate::ucp::profiles::ProfileError,
+    },
+    #[error("invalid params: VERSION_UNSUPPORTED: client UCP version {0} is newer than this merchant's {v}", v = schemas::ucp::VERSION)]
+    VersionUnsupported(String),
     #[error("task not found")]
     TaskNotFound,
     #[error("task cannot be canceled: it is {0}")]
@@ -52,7 +59,9 @@ impl Error {
             Error::ContentType(_) => codes::CONTENT_TYPE_NOT_SUPPORTED,
             Error::Parse(_) => codes::PARSE_ERROR,
             Error::MethodNotFound(_) => codes::METHOD_NOT_FOUND,
-            Error::InvalidParams(_) | Error::MessageIdReused(_) => codes::INVALID_PARAMS,
+            Error::InvalidParams(_) | Error::MessageIdReused(_) | Error::Profile { .. } | Error::VersionUnsupported(_) => {
+                codes::INVALID_PARAMS
+            }
             Error::TaskNotFound => codes::TASK_NOT_FOUND,
             Error::TaskNotCancelable(_) => codes::TASK_NOT_CANCELABLE,
             Error::UnsupportedOperation(_) => codes::UNSUPPORTED_OPERATION,
@@ -81,6 +90,11 @@ impl Error {
             Error::Unavailable(_) => {
                 json!({ "code": self.code(), "message": self.to_string(), "data": { "retryable": true } })
             }
+            Error::VersionUnsupported(_) => json!({
+                "code": self.code(),
+                "message": self.to_string(),
+                "data": { "code": "VERSION_UNSUPPORTED", "supportedVersions": [schemas::ucp::VERSION] },
+            }),
             Error::TokenBudgetExhausted { retry_after_secs, .. } => json!({
                 "code": self.code(),
                 "message": self.to_string(),

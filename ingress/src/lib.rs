@@ -86,6 +86,8 @@ pub fn app(state: AppState) -> Router {
 pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let secret = config.secret().map_err(anyhow::Error::msg)?;
     let keyring = config.payment.keyring().map_err(anyhow::Error::msg)?;
+    let allowlist = config.profile_allowlist().map_err(anyhow::Error::msg)?;
+    let profiles = ucp::profiles::Profiles::new(allowlist).context("building the profile client")?;
     let database_url = config.database.url().map_err(anyhow::Error::msg)?;
     let db = store::connect(database_url.expose(), config.database.db_pool_size)
         .await
@@ -115,7 +117,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
         keys: Arc::new(auth::Keys::new(secret.expose().as_bytes())),
         keyring: Arc::new(keyring),
         watcher,
-        profiles: Arc::new(ucp::profiles::Profiles::new()),
+        profiles: Arc::new(profiles),
         catalog,
         documents: Arc::new(documents),
         tasks,

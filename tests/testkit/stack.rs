@@ -114,6 +114,8 @@ impl Stack {
             ("ACK_WAIT", self.options.ack_wait.to_string()),
             ("AUTH_JWT_SECRET", SECRET.to_owned()),
             ("PAYMENT_KEY", PAYMENT_KEY.to_owned()),
+            // The test profile server, on loopback over http: allowed only because it is named.
+            ("UCP_PROFILE_ALLOWLIST", self.profile_base.trim_start_matches("http://").to_owned()),
             ("PAYMENT_HANDLERS", "example_payment_provider,mock_payment_handler".to_owned()),
             ("AGENT_HOST", "127.0.0.1".to_owned()),
             ("AGENT_PORT", self.port.to_string()),

@@ -1,10 +1,17 @@
-//! The `UCP-Agent` request header: an RFC 8941 dictionary with a `profile` string (the URL of
-//! the client's UCP profile) and an optional `version` string.
+//! The `UCP-Agent` request header: an RFC 8941 (RFC 9651) dictionary with a `profile` string
+//! (the URL of the client's UCP profile) and an optional `version` string (a member, or a
+//! parameter of `profile`), parsed by `sfv`:
+//! quoted strings may hold `;`, `,` and escaped quotes, parameters and other members are
+//! allowed and ignored.
+
+use sfv::{BareItem, Dictionary, ListEntry, Parser};
 
 use crate::error::Error;
 
 /// The longest profile URL accepted.
 pub const MAX_PROFILE_URL_LEN: usize = 2048;
+/// The longest header value parsed.
+pub const MAX_HEADER_LEN: usize = 4096;
 
 /// What a `UCP-Agent` header says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,28 +25,32 @@ pub fn parse(value: Option<&str>) -> Result<UcpAgent, Error> {
     let value = value.ok_or_else(|| {
         Error::InvalidParams("the UCP-Agent header is required: UCP-Agent: profile=\"<profile url>\"".into())
     })?;
-    let mut profile = None;
-    let mut version = None;
-    for member in value.split([';', ',']) {
-        let member = member.trim();
-        if member.is_empty() {
-            continue;
-        }
-        let (key, raw) = member
-            .split_once('=')
-            .ok_or_else(|| malformed(&format!("member {member:?} is not key=\"value\"")))?;
-        let text = raw
-            .trim()
-            .strip_prefix('"')
-            .and_then(|r| r.strip_suffix('"'))
-            .ok_or_else(|| malformed(&format!("{} must be a quoted string", key.trim())))?;
-        match key.trim() {
-            "profile" => profile = Some(text.to_owned()),
-            "version" => version = Some(text.to_owned()),
-            _ => {}
-        }
+    if value.len() > MAX_HEADER_LEN {
+        return Err(malformed(&format!("it is longer than {MAX_HEADER_LEN} bytes")));
     }
-    let profile = profile.ok_or_else(|| malformed("it has no profile=\"<url>\""))?;
+    let dictionary: Dictionary = Parser::new(value)
+        .parse()
+        .map_err(|e| malformed(&format!("it is not an RFC 8941 dictionary ({e})")))?;
+    let string = |key: &str| -> Result<Option<String>, Error> {
+        match dictionary.get(key) {
+            None => Ok(None),
+            Some(ListEntry::Item(item)) => match &item.bare_item {
+                BareItem::String(text) => Ok(Some(text.as_str().to_owned())),
+                _ => Err(malformed(&format!("{key} must be a quoted string"))),
+            },
+            Some(ListEntry::InnerList(_)) => Err(malformed(&format!("{key} must be a quoted string, not a list"))),
+        }
+    };
+    let profile = string("profile")?.ok_or_else(|| malformed("it has no profile=\"<url>\""))?;
+    let parameter = match dictionary.get("profile") {
+        Some(ListEntry::Item(item)) => match item.params.get("version") {
+            Some(BareItem::String(text)) => Some(text.as_str().to_owned()),
+            Some(_) => return Err(malformed("version must be a quoted string")),
+            None => None,
+        },
+        _ => None,
+    };
+    let version = string("version")?.or(parameter);
     if profile.len() > MAX_PROFILE_URL_LEN {
         return Err(malformed("the profile URL is too long"));
     }
@@ -59,9 +70,19 @@ mod tests {
 
     #[test]
     fn parses_profile_and_version() {
-        let agent = parse(Some(r#"profile="https://agent.example/p.json"; version="2026-01-11""#)).unwrap();
+        let agent = parse(Some(r#"profile="https://agent.example/p.json", version="2026-01-11""#)).unwrap();
         assert_eq!(agent.profile, "https://agent.example/p.json");
         assert_eq!(agent.version.as_deref(), Some("2026-01-11"));
+        let bare = parse(Some(r#"profile="https://agent.example/p.json""#)).unwrap();
+        assert_eq!(bare.version, None);
+        let parameter = parse(Some(r#"profile="https://agent.example/p.json"; version="2026-01-11""#)).unwrap();
+        assert_eq!(parameter.version.as_deref(), Some("2026-01-11"));
+    }
+
+    #[test]
+    fn quoted_strings_may_hold_separators() {
+        let agent = parse(Some(r#"profile="https://agent.example/p.json?a=1;b=2,c=\"3\"";x=1, other=?1"#)).unwrap();
+        assert_eq!(agent.profile, r#"https://agent.example/p.json?a=1;b=2,c="3""#);
     }
 
     #[test]
@@ -72,9 +93,14 @@ mod tests {
             Some("profile=https://x"),
             Some(r#"profile="ftp://x""#),
             Some(r#"profile="...""#),
-            Some("garbage"),
+            Some("garbage here"),
+            Some(r#"profile=("https://a" "https://b")"#),
+            Some(r#"profile="https://x", version=2026"#),
+            Some(r#"profile="https://x";version=2026"#),
         ] {
             assert!(matches!(parse(bad), Err(Error::InvalidParams(_))), "{bad:?}");
         }
+        let long = format!(r#"profile="https://x/{}""#, "a".repeat(MAX_HEADER_LEN));
+        assert!(parse(Some(&long)).is_err());
     }
 }
