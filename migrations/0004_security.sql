@@ -9,3 +9,20 @@ ALTER TABLE tasks ADD COLUMN request_digest bytea;
 -- PAYMENT_KEY; see the vault crate), so a republished task can still pay. Cleared when the
 -- task finishes or is canceled: afterwards only the instrument's brand and last digits remain.
 ALTER TABLE tasks ADD COLUMN sealed_credential text;
+
+-- API keys for server-to-server agents. The key itself is shown once, at creation; only the
+-- SHA-256 of its secret part is kept. `id` is the key's public prefix (it appears in the key
+-- and in the operator CLI's listings); a revoked key keeps its row, for the record.
+CREATE TABLE api_keys (
+    id          text        NOT NULL,
+    principal   text        NOT NULL,
+    name        text        NOT NULL DEFAULT '',
+    secret_hash bytea       NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    revoked_at  timestamptz,
+    CONSTRAINT api_keys_pkey PRIMARY KEY (id)
+);
+
+-- A context id names one conversation of one principal: another principal naming it gets "not
+-- found" instead of a conversation of its own under the same id.
+CREATE UNIQUE INDEX contexts_context_id_key ON contexts (context_id);

@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use testkit::client::{action, message, message_with_id};
+use testkit::client::{action, checkout_of, message, message_with_id};
 use testkit::stack::token;
 use testkit::{Client, Stack, StackOptions};
 
@@ -179,12 +179,14 @@ async fn requests_without_a_valid_token_are_refused() {
     client.token = token("eve", -120);
     unauthorized("expired").check(&client).await;
     client.token = format!("{}x", token("eve", 600));
-    unauthorized("signature").check(&client).await;
+    unauthorized("invalid").check(&client).await;
     assert_eq!(written(&stack).await, (0, 0));
 }
 
-/// Another principal's task is "not found", for reading and for cancelling; a message to a
-/// finished task is refused; a finished task cannot be cancelled.
+/// Another principal's task is "not found", for reading, for cancelling and for a message
+/// naming it; another principal's context is "not found" for a message naming it (actions and
+/// chat alike), and its checkout stays out of reach; a message to a finished task is refused;
+/// a finished task cannot be cancelled.
 #[tokio::test]
 async fn tasks_are_private_to_their_principal() {
     let stack = Stack::start(StackOptions::with_workers(1)).await;
@@ -216,7 +218,21 @@ async fn tasks_are_private_to_their_principal() {
         .await;
     case(send_to_finished(), -32004, "completed").check(&alice).await;
     case(send_to_finished(), -32001, "not found").check(&bob).await;
+    for parts in [
+        action(json!({"action": "get_checkout"})),
+        action(json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 5})),
+        action(json!({"action": "cancel_checkout"})),
+        json!([{"kind": "text", "text": "what is in my cart?"}]),
+    ] {
+        let into_alices = rpc("message/send", json!({ "message": message_with_id(&uuid::Uuid::new_v4().to_string(), parts, Some("alice-ctx")) }));
+        case(into_alices, -32001, "context not found").check(&bob).await;
+    }
     assert_eq!(written(&stack).await, before, "refused requests wrote nothing");
+    let checkout = checkout_of(&alice.act(json!({"action": "get_checkout"}), Some("alice-ctx")).await).unwrap();
+    assert_eq!(checkout["status"], "incomplete", "bob's messages did not touch alice's checkout");
+    assert_eq!(checkout["line_items"][0]["quantity"], 1);
+    let bobs = bob.act(json!({"action": "get_checkout"}), Some("bob-ctx")).await;
+    assert!(checkout_of(&bobs).is_none(), "bob's own conversation has no checkout of alice's");
 
     let mine = alice.get_task(id).await;
     assert_eq!(

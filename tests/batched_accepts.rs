@@ -44,7 +44,7 @@ async fn a_batch_numbers_each_conversation_in_order() {
         task("p", "a", "a-2"),
         task("p", "b", "b-1"),
         task("p", "a", "a-3"),
-        task("q", "a", "qa-1"),
+        task("q", "c", "qc-1"),
         task("p", "b", "b-2"),
     ];
     let accepted = outcomes(store::tasks::accept(&db.pool, batch).await);
@@ -54,6 +54,15 @@ async fn a_batch_numbers_each_conversation_in_order() {
         .await
         .unwrap();
     assert_eq!(last_seq, 3, "the conversation's counter matches its tasks");
+
+    // Another principal naming p's conversation fails alone; the rest of its batch goes in.
+    let mixed = store::tasks::accept(&db.pool, vec![task("q", "a", "qa-1"), task("p", "b", "b-3")]).await;
+    assert!(
+        matches!(mixed[0].as_ref().map_err(|e| &**e), Err(store::Error::ForeignContext(c)) if c == "a"),
+        "{:?}",
+        mixed[0]
+    );
+    assert!(matches!(&mixed[1], Ok(Accepted::New(row)) if row.seq == 3));
 }
 
 #[tokio::test]

@@ -24,6 +24,8 @@ async fn agent_card_and_ucp_profile_describe_the_deployment() {
     assert_eq!(card["protocolVersion"], "0.3.0");
     assert_eq!(card["preferredTransport"], "JSONRPC");
     assert_eq!(card["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(card["securitySchemes"]["apiKey"]["name"], "X-API-Key");
+    assert_eq!(card["security"], serde_json::json!([{"bearer": []}, {"apiKey": []}]), "exactly what is accepted");
     assert_eq!(
         card["capabilities"]["extensions"][0]["uri"],
         testkit::client::EXTENSION_URI

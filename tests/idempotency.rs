@@ -59,11 +59,11 @@ async fn message_ids_are_scoped_to_the_principal() {
     let add = action(json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 1}));
     let a = stack
         .client("alice")
-        .send(message_with_id("shared-id", add.clone(), Some("c")), true)
+        .send(message_with_id("shared-id", add.clone(), Some("alice-c")), true)
         .await;
     let b = stack
         .client("bob")
-        .send(message_with_id("shared-id", add, Some("c")), true)
+        .send(message_with_id("shared-id", add, Some("bob-c")), true)
         .await;
     assert_ne!(a["id"], b["id"]);
     assert_eq!(stack.db.count("tasks").await, 2);

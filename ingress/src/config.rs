@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use jsonwebtoken::Algorithm;
 use lifecycle::secret::{self, Secret};
 use queue::TopologyArgs;
 use store::DatabaseArgs;
@@ -48,6 +49,28 @@ pub struct Config {
     /// A file holding the JWT secret, read when AUTH_JWT_SECRET is unset.
     #[arg(long, env = "AUTH_JWT_SECRET_FILE", global = true)]
     pub auth_jwt_secret_file: Option<PathBuf>,
+    /// The one JWT algorithm accepted: HS256 (AUTH_JWT_SECRET), or RS256, ES256 or EdDSA
+    /// (AUTH_JWKS_URL).
+    #[arg(long, env = "AUTH_JWT_ALGORITHM", default_value = "HS256", value_parser = ["HS256", "RS256", "ES256", "EdDSA"], global = true)]
+    pub auth_jwt_algorithm: String,
+    /// The identity provider's JWK set, for RS256, ES256 and EdDSA.
+    #[arg(long, env = "AUTH_JWKS_URL", global = true)]
+    pub auth_jwks_url: Option<String>,
+    /// Seconds between refreshes of the JWK set asked for by tokens with an unknown `kid`.
+    #[arg(long, env = "AUTH_JWKS_MIN_REFRESH", default_value_t = 10, global = true)]
+    pub auth_jwks_min_refresh: u64,
+    /// The `iss` every token must have; unset: not checked.
+    #[arg(long, env = "AUTH_JWT_ISSUER", global = true)]
+    pub auth_jwt_issuer: Option<String>,
+    /// The `aud` every token must include; unset: not checked.
+    #[arg(long, env = "AUTH_JWT_AUDIENCE", global = true)]
+    pub auth_jwt_audience: Option<String>,
+    /// Seconds of clock skew allowed on `exp` and `nbf`.
+    #[arg(long, env = "AUTH_JWT_LEEWAY", default_value_t = 30, global = true)]
+    pub auth_jwt_leeway: u64,
+    /// Seconds an ingress remembers a looked-up API key (a revoked key stops working within this).
+    #[arg(long, env = "API_KEY_CACHE_TTL", default_value_t = 5, global = true)]
+    pub api_key_cache_ttl: u64,
     /// Seconds a blocking message/send waits for its task.
     #[arg(long, env = "BLOCKING_TIMEOUT", default_value_t = BLOCKING_TIMEOUT_DEFAULT, global = true)]
     pub blocking_timeout: u64,
@@ -88,7 +111,10 @@ pub enum Command {
         #[arg(long, default_value = "seed/products.json")]
         catalog: String,
     },
-    /// Print a bearer token for a principal.
+    /// Create, list or revoke API keys.
+    #[command(subcommand, name = "api-key")]
+    ApiKey(ApiKeyCommand),
+    /// Print a bearer token for a principal (HS256 only).
     Token {
         /// The principal (`sub`).
         #[arg(long, default_value = "dev")]
@@ -96,6 +122,33 @@ pub enum Command {
         /// Seconds the token is valid.
         #[arg(long, default_value_t = 86_400)]
         ttl: u64,
+    },
+}
+
+/// Where JWT verification keys come from.
+#[derive(Debug, Clone)]
+pub enum JwtKeySource {
+    Secret(Secret),
+    Jwks(String),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create a key for a principal; the key is printed once and never stored.
+    Create {
+        /// The principal the key acts as.
+        #[arg(long)]
+        principal: String,
+        /// A label for operators.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List every key (ids, principals, names, when created and revoked; never secrets).
+    List,
+    /// Revoke a key by id; every ingress refuses it within API_KEY_CACHE_TTL seconds.
+    Revoke {
+        /// The key's id (the part after `cw_`, before the second `_`).
+        id: String,
     },
 }
 
@@ -123,6 +176,9 @@ impl Config {
         if self.max_body_bytes < 1024 {
             return Err("MAX_BODY_BYTES must be at least 1024".into());
         }
+        if self.api_key_cache_ttl == 0 || self.api_key_cache_ttl > 300 {
+            return Err("API_KEY_CACHE_TTL must be between 1 and 300 seconds".into());
+        }
         if self.llm_daily_tokens_per_principal.is_some_and(|t| t < 1) {
             return Err("LLM_DAILY_TOKENS_PER_PRINCIPAL must be at least 1".into());
         }
@@ -135,6 +191,27 @@ impl Config {
             Some(secret) if secret.expose().len() >= MIN_SECRET_LEN => Ok(secret),
             Some(_) => Err(format!("AUTH_JWT_SECRET must be at least {MIN_SECRET_LEN} bytes")),
             None => Err("AUTH_JWT_SECRET (or AUTH_JWT_SECRET_FILE) is required".into()),
+        }
+    }
+
+    /// The JWT algorithm, and the secret (HS256) or the JWKS URL (the others), checked.
+    pub fn jwt_keys_source(&self) -> Result<(Algorithm, JwtKeySource), String> {
+        let algorithm = match self.auth_jwt_algorithm.as_str() {
+            "RS256" => Algorithm::RS256,
+            "ES256" => Algorithm::ES256,
+            "EdDSA" => Algorithm::EdDSA,
+            _ => Algorithm::HS256,
+        };
+        if algorithm == Algorithm::HS256 {
+            if self.auth_jwks_url.is_some() {
+                return Err("AUTH_JWKS_URL needs AUTH_JWT_ALGORITHM RS256, ES256 or EdDSA".into());
+            }
+            return Ok((algorithm, JwtKeySource::Secret(self.secret()?)));
+        }
+        match &self.auth_jwks_url {
+            Some(url) if url.starts_with("https://") || url.starts_with("http://") => Ok((algorithm, JwtKeySource::Jwks(url.clone()))),
+            Some(_) => Err("AUTH_JWKS_URL must be an http(s) URL".into()),
+            None => Err(format!("AUTH_JWT_ALGORITHM={} needs AUTH_JWKS_URL", self.auth_jwt_algorithm)),
         }
     }
 

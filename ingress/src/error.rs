@@ -40,6 +40,8 @@ pub enum Error {
     VersionUnsupported(String),
     #[error("task not found")]
     TaskNotFound,
+    #[error("context not found: contextId names no conversation of yours (omit it to start one)")]
+    ContextNotFound,
     #[error("task cannot be canceled: it is {0}")]
     TaskNotCancelable(&'static str),
     #[error("unsupported operation: {0}")]
@@ -62,7 +64,7 @@ impl Error {
             Error::InvalidParams(_) | Error::MessageIdReused(_) | Error::Profile { .. } | Error::VersionUnsupported(_) => {
                 codes::INVALID_PARAMS
             }
-            Error::TaskNotFound => codes::TASK_NOT_FOUND,
+            Error::TaskNotFound | Error::ContextNotFound => codes::TASK_NOT_FOUND,
             Error::TaskNotCancelable(_) => codes::TASK_NOT_CANCELABLE,
             Error::UnsupportedOperation(_) => codes::UNSUPPORTED_OPERATION,
             Error::Unavailable(_) | Error::Internal(_) => codes::INTERNAL_ERROR,
@@ -110,9 +112,10 @@ impl Error {
         let mut response = (self.status(), axum::Json(body)).into_response();
         match self {
             Error::Unauthenticated(_) => {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"cartwright\", error=\"invalid_token\""),
+                );
             }
             Error::Unavailable(_) => {
                 response
@@ -151,6 +154,9 @@ impl From<store::SharedError> for Error {
 
 impl From<&store::Error> for Error {
     fn from(error: &store::Error) -> Self {
+        if let store::Error::ForeignContext(_) = error {
+            return Error::ContextNotFound;
+        }
         if error.is_unavailable() {
             tracing::warn!(%error, "PostgreSQL unavailable");
             Error::Unavailable("database")

@@ -4,7 +4,7 @@
 //! # Layout
 //! - [`config`]: the typed configuration read from the environment.
 //! - [`error`]: the one error type, mapped to JSON-RPC errors and HTTP statuses in one place.
-//! - [`auth`]: the `Principal` extractor (bearer JWT, HS256).
+//! - [`auth`]: the `Principal` extractor: bearer JWTs (HS256 or a JWKS) and API keys.
 //! - [`a2a`]: the JSON-RPC endpoint, one file per method.
 //! - [`ucp`]: UCP-Agent header, client profiles, capability negotiation.
 //! - [`well_known`]: agent card and UCP business profile, with ETags.
@@ -46,7 +46,10 @@ pub struct AppState {
     pub db: PgPool,
     pub nats: async_nats::Client,
     pub js: jetstream::Context,
-    pub keys: Arc<auth::Keys>,
+    /// Verifies bearer JWTs.
+    pub jwt: Arc<auth::jwt::JwtVerifier>,
+    /// Verifies API keys.
+    pub api_keys: Arc<auth::api_keys::ApiKeys>,
     /// Seals payment credentials before a message is stored or queued.
     pub keyring: Arc<vault::Keyring>,
     pub watcher: Arc<TaskWatcher>,
@@ -81,10 +84,32 @@ pub fn app(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
 }
 
+/// The JWT verifier the configuration describes; with a JWKS, its first fetch is tried now
+/// (a failure is logged and retried when tokens arrive).
+pub async fn jwt_verifier(config: &Config) -> anyhow::Result<auth::jwt::JwtVerifier> {
+    let (algorithm, source) = config.jwt_keys_source().map_err(anyhow::Error::msg)?;
+    let rules = auth::jwt::Rules {
+        algorithm,
+        issuer: config.auth_jwt_issuer.clone(),
+        audience: config.auth_jwt_audience.clone(),
+        leeway_secs: config.auth_jwt_leeway,
+    };
+    let keys = match source {
+        config::JwtKeySource::Secret(secret) => auth::jwt::Keys::secret(secret.expose().as_bytes()),
+        config::JwtKeySource::Jwks(url) => {
+            let min_refresh = Duration::from_secs(config.auth_jwks_min_refresh.max(1));
+            let jwks = auth::jwks::Jwks::new(url, algorithm, min_refresh).context("building the JWKS client")?;
+            jwks.refresh(false).await;
+            auth::jwt::Keys::Jwks(Arc::new(jwks))
+        }
+    };
+    Ok(auth::jwt::JwtVerifier::new(rules, keys))
+}
+
 /// Connects to PostgreSQL and NATS, ensures the task stream exists, and serves until
 /// `shutdown` resolves; requests in flight then finish.
 pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    let secret = config.secret().map_err(anyhow::Error::msg)?;
+    let jwt = Arc::new(jwt_verifier(&config).await?);
     let keyring = config.payment.keyring().map_err(anyhow::Error::msg)?;
     let allowlist = config.profile_allowlist().map_err(anyhow::Error::msg)?;
     let profiles = ucp::profiles::Profiles::new(allowlist).context("building the profile client")?;
@@ -102,19 +127,24 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
         .await
         .context("listening for task changes")?;
     let merchant = Merchant::seed().offering(&config.payment.payment_handlers).map_err(anyhow::Error::msg)?;
-    let documents = well_known::Documents::render(&merchant, &config.public_url);
+    let documents = well_known::Documents::render(&merchant, &config.public_url, &config.auth_jwt_algorithm);
     let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
         .await
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
     let catalog = Arc::new(store::catalog::Cache::new(db.clone()));
     let tasks = TaskStore::start(&db, config.store_batch, config.store_statements);
+    let api_keys = Arc::new(auth::api_keys::ApiKeys::new(
+        db.clone(),
+        Duration::from_secs(config.api_key_cache_ttl),
+    ));
     let state = AppState {
         config: Arc::new(config),
         db,
         nats,
         js,
-        keys: Arc::new(auth::Keys::new(secret.expose().as_bytes())),
+        jwt,
+        api_keys,
         keyring: Arc::new(keyring),
         watcher,
         profiles: Arc::new(profiles),

@@ -57,9 +57,10 @@ pub struct Documents {
 }
 
 impl Documents {
-    pub fn render(merchant: &Merchant, public_url: &str) -> Documents {
+    /// `jwt_algorithm` is the one JWT algorithm accepted, for the agent card's security schemes.
+    pub fn render(merchant: &Merchant, public_url: &str, jwt_algorithm: &str) -> Documents {
         Documents {
-            agent_card: Document::new(&agent_card(merchant, public_url)),
+            agent_card: Document::new(&agent_card(merchant, public_url, jwt_algorithm)),
             business_profile: Document::new(&business_profile(merchant, public_url)),
         }
     }
@@ -73,7 +74,7 @@ pub async fn business_profile_handler(State(state): State<AppState>, headers: He
     state.documents.business_profile.serve(&headers)
 }
 
-fn agent_card(merchant: &Merchant, public_url: &str) -> Value {
+fn agent_card(merchant: &Merchant, public_url: &str, jwt_algorithm: &str) -> Value {
     let base = public_url.trim_end_matches('/');
     json!({
         "name": merchant.name,
@@ -97,9 +98,11 @@ fn agent_card(merchant: &Merchant, public_url: &str) -> Value {
         "defaultOutputModes": ["text", "text/plain", "application/json"],
         "securitySchemes": {
             "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                        "description": "HS256 JWT with sub (the principal) and exp" }
+                        "description": format!("{jwt_algorithm} JWT with sub (the principal) and exp") },
+            "apiKey": { "type": "apiKey", "in": "header", "name": "X-API-Key",
+                        "description": "an API key issued by the merchant's operator" }
         },
-        "security": [{ "bearer": [] }],
+        "security": [{ "bearer": [] }, { "apiKey": [] }],
         "skills": [
             {
                 "id": "product_search",

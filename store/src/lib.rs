@@ -6,6 +6,7 @@
 //! all.
 //!
 //! # Layout
+//! - [`api_keys`]: API keys by id, stored as hashes; revocation.
 //! - [`batch`]: many concurrent callers, one statement or transaction per batch.
 //! - [`config`]: the database settings (URL or URL file, pool size).
 //! - [`db`]: connecting, creating the database, migrations and their currency check.
@@ -20,6 +21,7 @@
 //! - [`journal`]: each model response of a turn, for replay after a crash.
 //! - [`usage`]: tokens per principal per day, for the daily budget.
 
+pub mod api_keys;
 pub mod batch;
 pub mod catalog;
 pub mod checkouts;
@@ -51,6 +53,8 @@ pub enum Error {
     CheckoutVersionConflict(uuid::Uuid),
     #[error("stored request no longer parses: {0}")]
     StoredRequest(String),
+    #[error("context {0:?} belongs to another principal")]
+    ForeignContext(String),
     #[error("catalog seed is invalid: {0}")]
     Seed(String),
 }

@@ -323,6 +323,7 @@ async fn accept_one(pool: &PgPool, task: NewTask) -> Result<Accepted> {
     .await;
     match recorded {
         Ok(recorded) => Ok(Accepted::New(recorded.into_row(task))),
+        Err(e) if violated_constraint(&e) == Some("contexts_context_id_key") => Err(Error::ForeignContext(task.context_id)),
         Err(e) if violated_constraint(&e) == Some("tasks_message_id_principal_key") => {
             let existing = find_by_message_id(pool, &task.principal, &task.message_id)
                 .await?

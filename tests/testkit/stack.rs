@@ -106,7 +106,8 @@ impl Stack {
         stack
     }
 
-    fn env(&self) -> Vec<(String, String)> {
+    /// The environment every process of the stack gets.
+    pub fn env(&self) -> Vec<(String, String)> {
         [
             ("DATABASE_URL", self.db.url.clone()),
             ("NATS_URL", self.nats.url()),

@@ -1,0 +1,184 @@
+//! Bearer JWTs. The algorithm is fixed by `AUTH_JWT_ALGORITHM` and never taken from the
+//! token: HS256 with `AUTH_JWT_SECRET` (development), or RS256, ES256 or EdDSA with the keys of
+//! `AUTH_JWKS_URL`. `exp` and `sub` are required, `nbf` is honoured, `iss` and `aud` are
+//! enforced when configured, with `AUTH_JWT_LEEWAY` seconds of clock skew. The principal is
+//! `sub`.
+
+use std::sync::Arc;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::jwks::{Jwks, KeyError};
+use super::Principal;
+use crate::error::Error;
+
+/// What a verified token says (its `exp`, `nbf`, `iss` and `aud` are checked by validation).
+#[derive(Debug, Deserialize)]
+struct Claims {
+    sub: Option<String>,
+}
+
+/// What a minted token holds.
+#[derive(Debug, Serialize)]
+struct Minted<'a> {
+    sub: &'a str,
+    exp: u64,
+}
+
+/// Where verification keys come from.
+pub enum Keys {
+    /// HS256: one shared secret, which also mints development tokens.
+    Secret { decoding: DecodingKey, encoding: EncodingKey },
+    /// RS256, ES256 or EdDSA: the identity provider's published keys, by `kid`.
+    Jwks(Arc<Jwks>),
+}
+
+/// What tokens must satisfy.
+pub struct Rules {
+    pub algorithm: Algorithm,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub leeway_secs: u64,
+}
+
+/// Verifies bearer tokens (and mints them, with HS256).
+pub struct JwtVerifier {
+    algorithm: Algorithm,
+    validation: Validation,
+    keys: Keys,
+}
+
+impl JwtVerifier {
+    pub fn new(rules: Rules, keys: Keys) -> JwtVerifier {
+        let mut validation = Validation::new(rules.algorithm);
+        validation.leeway = rules.leeway_secs;
+        validation.validate_nbf = true;
+        let mut required = vec!["exp", "sub"];
+        if let Some(issuer) = &rules.issuer {
+            validation.set_issuer(&[issuer]);
+            required.push("iss");
+        }
+        match &rules.audience {
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                required.push("aud");
+            }
+            None => validation.validate_aud = false,
+        }
+        validation.set_required_spec_claims(&required);
+        JwtVerifier {
+            algorithm: rules.algorithm,
+            validation,
+            keys,
+        }
+    }
+
+    /// The principal a bearer token names, if the token is valid.
+    pub async fn verify(&self, token: &str) -> Result<Principal, Error> {
+        let invalid = || Error::Unauthenticated("the token is invalid".into());
+        let header = decode_header(token).map_err(|_| invalid())?;
+        if header.alg != self.algorithm {
+            return Err(invalid());
+        }
+        let key = match &self.keys {
+            Keys::Secret { decoding, .. } => KeyRef::Borrowed(decoding),
+            Keys::Jwks(jwks) => match jwks.key(header.kid.as_deref()).await {
+                Ok(key) => KeyRef::Shared(key),
+                Err(KeyError::Unknown) => return Err(invalid()),
+                Err(KeyError::Unavailable) => return Err(Error::Unavailable("authentication keys")),
+            },
+        };
+        let data = decode::<Claims>(token, key.get(), &self.validation).map_err(|e| {
+            Error::Unauthenticated(
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => "the token expired".to_owned(),
+                    ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)".to_owned(),
+                    ErrorKind::InvalidIssuer => "the token's issuer is not accepted".to_owned(),
+                    ErrorKind::InvalidAudience => "the token's audience is not accepted".to_owned(),
+                    ErrorKind::MissingRequiredClaim(claim) => format!("the token lacks the required claim {claim}"),
+                    _ => "the token is invalid".to_owned(),
+                },
+            )
+        })?;
+        let sub = data
+            .claims
+            .sub
+            .ok_or_else(|| Error::Unauthenticated("the token lacks the required claim sub".into()))?;
+        Principal::new(sub)
+    }
+
+    /// A token for `subject` valid for `ttl_secs` (HS256 only: other keys are the identity
+    /// provider's).
+    pub fn mint(&self, subject: &str, ttl_secs: u64) -> Result<String, String> {
+        let Keys::Secret { encoding, .. } = &self.keys else {
+            return Err("tokens can be minted only with AUTH_JWT_ALGORITHM=HS256 (the identity provider mints the others)".into());
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let claims = Minted {
+            sub: subject,
+            exp: now + ttl_secs,
+        };
+        encode(&Header::new(Algorithm::HS256), &claims, encoding).map_err(|e| e.to_string())
+    }
+}
+
+impl Keys {
+    /// HS256 keys from the shared secret.
+    pub fn secret(secret: &[u8]) -> Keys {
+        Keys::Secret {
+            decoding: DecodingKey::from_secret(secret),
+            encoding: EncodingKey::from_secret(secret),
+        }
+    }
+}
+
+enum KeyRef<'a> {
+    Borrowed(&'a DecodingKey),
+    Shared(Arc<DecodingKey>),
+}
+
+impl KeyRef<'_> {
+    fn get(&self) -> &DecodingKey {
+        match self {
+            KeyRef::Borrowed(key) => key,
+            KeyRef::Shared(key) => key,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verifier(secret: &[u8], issuer: Option<&str>) -> JwtVerifier {
+        let rules = Rules {
+            algorithm: Algorithm::HS256,
+            issuer: issuer.map(str::to_owned),
+            audience: None,
+            leeway_secs: 5,
+        };
+        JwtVerifier::new(rules, Keys::secret(secret))
+    }
+
+    #[tokio::test]
+    async fn minted_tokens_verify_and_others_do_not() {
+        let keys = verifier(b"0123456789abcdef0123456789abcdef", None);
+        let token = keys.mint("alice", 60).unwrap();
+        assert_eq!(keys.verify(&token).await.unwrap(), Principal("alice".into()));
+        let other = verifier(b"another-secret-another-secret-000", None);
+        assert!(matches!(other.verify(&token).await, Err(Error::Unauthenticated(_))));
+        assert!(matches!(keys.verify("not.a.token").await, Err(Error::Unauthenticated(_))));
+    }
+
+    #[tokio::test]
+    async fn a_configured_issuer_is_required() {
+        let keys = verifier(b"0123456789abcdef0123456789abcdef", Some("https://idp.example"));
+        let token = keys.mint("alice", 60).unwrap();
+        assert!(matches!(keys.verify(&token).await, Err(Error::Unauthenticated(m)) if m.contains("iss")));
+    }
+}
