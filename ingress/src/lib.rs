@@ -117,7 +117,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let db = store::connect(database_url.expose(), config.database.db_pool_size)
         .await
         .context("connecting to PostgreSQL")?;
-    let (nats, js) = queue::connect(&config.topology.nats_url)
+    let (nats, js) = queue::connect(&config.topology)
         .await
         .context("connecting to NATS")?;
     queue::ensure_streams(&js, &config.topology.topology())

@@ -1,8 +1,10 @@
 //! The queue settings both the ingress and the workers read from the environment.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use lifecycle::secret::{self, Secret};
 
 use crate::Topology;
 
@@ -21,9 +23,11 @@ pub const DUPLICATE_WINDOW_DEFAULT: u64 = 120;
 
 #[derive(Debug, Clone, Args)]
 pub struct TopologyArgs {
-    /// NATS server URL (JetStream enabled, nats-server 2.11 or newer).
+    /// NATS server URL (JetStream enabled, nats-server 2.11 or newer); `tls://` requires TLS.
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:14222")]
     pub nats_url: String,
+    #[command(flatten)]
+    pub nats_auth: NatsAuthArgs,
     /// Fixed partition count of the task stream. Every process of a deployment must agree.
     #[arg(long, env = "PARTITIONS", default_value_t = PARTITIONS_DEFAULT)]
     pub partitions: u32,
@@ -44,8 +48,104 @@ pub struct TopologyArgs {
     pub max_ack_pending: i64,
 }
 
+/// How to reach NATS securely: TLS (with a CA file to trust, and a client certificate for
+/// mutual TLS) and one way of authenticating. Each secret may also come from a `*_FILE`.
+#[derive(Debug, Clone, Args)]
+pub struct NatsAuthArgs {
+    /// A PEM file of CA certificates to trust for the server's certificate; setting it
+    /// requires TLS.
+    #[arg(long, env = "NATS_TLS_CA_FILE")]
+    pub nats_tls_ca_file: Option<PathBuf>,
+    /// Require TLS even without a CA file (the platform's roots are trusted).
+    #[arg(long, env = "NATS_TLS_REQUIRED", default_value_t = false)]
+    pub nats_tls_required: bool,
+    /// A client certificate (PEM) for mutual TLS, with NATS_TLS_KEY_FILE.
+    #[arg(long, env = "NATS_TLS_CERT_FILE")]
+    pub nats_tls_cert_file: Option<PathBuf>,
+    #[arg(long, env = "NATS_TLS_KEY_FILE")]
+    pub nats_tls_key_file: Option<PathBuf>,
+    /// User name, with NATS_PASSWORD or NATS_PASSWORD_FILE.
+    #[arg(long, env = "NATS_USER")]
+    pub nats_user: Option<String>,
+    #[arg(long, env = "NATS_PASSWORD", hide_env_values = true)]
+    pub nats_password: Option<Secret>,
+    #[arg(long, env = "NATS_PASSWORD_FILE")]
+    pub nats_password_file: Option<PathBuf>,
+    /// An authentication token.
+    #[arg(long, env = "NATS_TOKEN", hide_env_values = true)]
+    pub nats_token: Option<Secret>,
+    #[arg(long, env = "NATS_TOKEN_FILE")]
+    pub nats_token_file: Option<PathBuf>,
+    /// An NKey seed (`SU...`).
+    #[arg(long, env = "NATS_NKEY_SEED", hide_env_values = true)]
+    pub nats_nkey_seed: Option<Secret>,
+    #[arg(long, env = "NATS_NKEY_SEED_FILE")]
+    pub nats_nkey_seed_file: Option<PathBuf>,
+    /// A `.creds` file (user JWT and NKey seed, as `nsc` writes them).
+    #[arg(long, env = "NATS_CREDS_FILE")]
+    pub nats_creds_file: Option<PathBuf>,
+}
+
+/// The one way of authenticating to NATS, resolved from the settings.
+#[derive(Debug, Clone)]
+pub enum NatsAuth {
+    None,
+    UserPassword(String, Secret),
+    Token(Secret),
+    NKey(Secret),
+    CredsFile(PathBuf),
+}
+
+impl NatsAuthArgs {
+    /// The authentication configured; more than one way is an error.
+    pub fn auth(&self) -> Result<NatsAuth, String> {
+        let password = secret::resolve(self.nats_password.as_ref(), self.nats_password_file.as_deref(), "NATS_PASSWORD")?;
+        let token = secret::resolve(self.nats_token.as_ref(), self.nats_token_file.as_deref(), "NATS_TOKEN")?;
+        let seed = secret::resolve(self.nats_nkey_seed.as_ref(), self.nats_nkey_seed_file.as_deref(), "NATS_NKEY_SEED")?;
+        let mut ways = Vec::new();
+        match (&self.nats_user, password) {
+            (Some(user), Some(password)) => ways.push(NatsAuth::UserPassword(user.clone(), password)),
+            (None, None) => {}
+            _ => return Err("NATS_USER and NATS_PASSWORD (or NATS_PASSWORD_FILE) go together".into()),
+        }
+        ways.extend(token.map(NatsAuth::Token));
+        ways.extend(seed.map(NatsAuth::NKey));
+        ways.extend(self.nats_creds_file.clone().map(NatsAuth::CredsFile));
+        if ways.len() > 1 {
+            return Err("configure one way to authenticate to NATS: a user and password, a token, an NKey seed or a creds file".into());
+        }
+        Ok(ways.pop().unwrap_or(NatsAuth::None))
+    }
+
+    /// True when the connection must be TLS.
+    pub fn tls_required(&self, url: &str) -> bool {
+        self.nats_tls_required || self.nats_tls_ca_file.is_some() || self.nats_tls_cert_file.is_some() || url.starts_with("tls://")
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.auth()?;
+        if self.nats_tls_cert_file.is_some() != self.nats_tls_key_file.is_some() {
+            return Err("NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE go together".into());
+        }
+        for (name, path) in [
+            ("NATS_TLS_CA_FILE", &self.nats_tls_ca_file),
+            ("NATS_TLS_CERT_FILE", &self.nats_tls_cert_file),
+            ("NATS_TLS_KEY_FILE", &self.nats_tls_key_file),
+            ("NATS_CREDS_FILE", &self.nats_creds_file),
+        ] {
+            if let Some(path) = path {
+                if !path.is_file() {
+                    return Err(format!("{name}: {} is not a readable file", path.display()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl TopologyArgs {
     pub fn validate(&self) -> Result<(), String> {
+        self.nats_auth.validate()?;
         if !(1..=1024).contains(&self.partitions) {
             return Err(format!(
                 "PARTITIONS must be between 1 and 1024, got {}",

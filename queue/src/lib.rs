@@ -1,7 +1,8 @@
 //! Cartwright's NATS JetStream side, shared by the ingress and the workers.
 //!
 //! # Layout
-//! - [`config`]: the queue settings read from the environment (NATS_URL, PARTITIONS, ...).
+//! - [`config`]: the queue settings read from the environment (NATS_URL, TLS and credentials,
+//!   PARTITIONS, ...).
 //! - [`topology`]: the task stream and the partition consumers, created or updated idempotently.
 //! - [`publish`]: publishing a task envelope with `Nats-Msg-Id` and awaiting the server's PubAck.
 
@@ -9,20 +10,48 @@ pub mod config;
 pub mod publish;
 pub mod topology;
 
-pub use config::TopologyArgs;
+pub use config::{NatsAuth, NatsAuthArgs, TopologyArgs};
 
-/// Connects to NATS (retrying until the server answers, and reconnecting for as long as the
-/// process runs) and returns the client with its JetStream context.
+/// Connects to NATS with the configured TLS and authentication (retrying until the server
+/// answers, and reconnecting for as long as the process runs) and returns the client with its
+/// JetStream context.
 pub async fn connect(
-    url: &str,
-) -> Result<(async_nats::Client, async_nats::jetstream::Context), async_nats::ConnectError> {
-    let client = async_nats::ConnectOptions::new()
+    args: &TopologyArgs,
+) -> Result<(async_nats::Client, async_nats::jetstream::Context), ConnectError> {
+    let tls = &args.nats_auth;
+    let mut options = async_nats::ConnectOptions::new()
         .retry_on_initial_connect()
-        .connect(url)
-        .await?;
+        .require_tls(tls.tls_required(&args.nats_url));
+    if let Some(ca) = &tls.nats_tls_ca_file {
+        options = options.add_root_certificates(ca.clone());
+    }
+    if let (Some(cert), Some(key)) = (&tls.nats_tls_cert_file, &tls.nats_tls_key_file) {
+        options = options.add_client_certificate(cert.clone(), key.clone());
+    }
+    options = match tls.auth().map_err(ConnectError::Settings)? {
+        NatsAuth::None => options,
+        NatsAuth::UserPassword(user, password) => options.user_and_password(user, password.expose().to_owned()),
+        NatsAuth::Token(token) => options.token(token.expose().to_owned()),
+        NatsAuth::NKey(seed) => options.nkey(seed.expose().to_owned()),
+        NatsAuth::CredsFile(path) => options
+            .credentials_file(&path)
+            .await
+            .map_err(|e| ConnectError::Settings(format!("NATS_CREDS_FILE {}: {}", path.display(), e.kind())))?,
+    };
+    let client = options.connect(args.nats_url.as_str()).await.map_err(ConnectError::Nats)?;
     let js = async_nats::jetstream::new(client.clone());
     Ok((client, js))
 }
+
+/// Why [`connect`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("{0}")]
+    Settings(String),
+    #[error(transparent)]
+    Nats(async_nats::ConnectError),
+}
+
 pub use publish::publish_task;
 pub use topology::{ensure_consumer, ensure_consumers, ensure_streams, Topology};
 

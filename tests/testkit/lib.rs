@@ -8,6 +8,7 @@
 //! - [`pg`]: a PostgreSQL server of the test's own, for tests that restart it.
 //! - [`profile`]: an HTTP server for the client's UCP profile.
 //! - [`fake_llm`]: a fake model provider speaking Gemini's and OpenAI's wire formats.
+//! - [`tls`]: a CA and a server certificate for TLS tests.
 //! - [`client`]: a JSON-RPC client for the ingress.
 //! - [`stack`]: all of the above wired together.
 
@@ -19,6 +20,7 @@ pub mod pg;
 pub mod process;
 pub mod profile;
 pub mod stack;
+pub mod tls;
 
 use std::future::Future;
 use std::path::PathBuf;

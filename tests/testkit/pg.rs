@@ -8,6 +8,8 @@ pub struct PgServer {
     pub port: u16,
     dir: PathBuf,
     bin: PathBuf,
+    /// Server certificate and key: TLS on, and required for TCP connections.
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
 fn bin_dir() -> PathBuf {
@@ -52,6 +54,16 @@ fn run(bin: &std::path::Path, tool: &str, args: &[&str]) {
 impl PgServer {
     /// Creates and starts a fresh cluster.
     pub fn start() -> PgServer {
+        PgServer::create(None)
+    }
+
+    /// Creates and starts a fresh cluster that accepts TCP connections only over TLS, with
+    /// this certificate and key.
+    pub fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> PgServer {
+        PgServer::create(Some((cert.to_owned(), key.to_owned())))
+    }
+
+    fn create(tls: Option<(PathBuf, PathBuf)>) -> PgServer {
         let dir = std::env::temp_dir().join(format!("cartwright-pg-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("create cluster folder");
         let _ = Command::new("chown")
@@ -61,6 +73,7 @@ impl PgServer {
             port: crate::free_port(),
             dir,
             bin: bin_dir(),
+            tls,
         };
         let data = server.dir.to_string_lossy().to_string();
         run(
@@ -68,6 +81,10 @@ impl PgServer {
             "initdb",
             &["-D", &data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"],
         );
+        if server.tls.is_some() {
+            let hba = "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 0.0.0.0/0 reject\n";
+            std::fs::write(server.dir.join("pg_hba.conf"), hba).expect("writing pg_hba.conf");
+        }
         server.start_again();
         server
     }
@@ -75,10 +92,13 @@ impl PgServer {
     /// Starts the cluster (again) on the same port and data.
     pub fn start_again(&self) {
         let data = self.dir.to_string_lossy().to_string();
-        let options = format!(
+        let mut options = format!(
             "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories=/tmp -c max_connections=200",
             self.port
         );
+        if let Some((cert, key)) = &self.tls {
+            options.push_str(&format!(" -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}", cert.display(), key.display()));
+        }
         let log = self.dir.join("server.log").to_string_lossy().to_string();
         run(
             &self.bin,

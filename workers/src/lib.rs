@@ -54,7 +54,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let pool = store::connect(database_url.expose(), config.database.db_pool_size)
         .await
         .context("connecting to PostgreSQL")?;
-    let (_nats, js) = queue::connect(&config.topology.nats_url)
+    let (_nats, js) = queue::connect(&config.topology)
         .await
         .context("connecting to NATS")?;
     let topology = config.topology.topology();
