@@ -26,3 +26,14 @@ CREATE TABLE api_keys (
 -- A context id names one conversation of one principal: another principal naming it gets "not
 -- found" instead of a conversation of its own under the same id.
 CREATE UNIQUE INDEX contexts_context_id_key ON contexts (context_id);
+
+-- Request counts per rate-limit key (a principal, a client IP), one-second window and ingress
+-- replica, shared by every ingress: each adds its own counts every 100 ms and reads back the
+-- others'. Unlogged: losing the counts in a crash only forgets the last seconds of traffic.
+CREATE UNLOGGED TABLE rate_counts (
+    key          text   NOT NULL,
+    window_start bigint NOT NULL,
+    replica      uuid   NOT NULL,
+    count        bigint NOT NULL,
+    CONSTRAINT rate_counts_pkey PRIMARY KEY (key, window_start, replica)
+);

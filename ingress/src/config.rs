@@ -20,6 +20,14 @@ pub const MAX_BODY_BYTES_DEFAULT: usize = 256 * 1024;
 pub const STORE_BATCH_DEFAULT: usize = 64;
 /// Statements of each kind (accepts, reads) run at once; each holds a connection of the pool.
 pub const STORE_STATEMENTS_DEFAULT: usize = 4;
+/// Requests of each kind waiting for a store statement.
+pub const STORE_QUEUE_DEFAULT: usize = 4096;
+/// A2A requests in flight per ingress.
+pub const MAX_IN_FLIGHT_DEFAULT: usize = 8192;
+/// Requests per second per principal.
+pub const RATE_LIMIT_PRINCIPAL_DEFAULT: u32 = 200;
+/// Requests per second per client IP.
+pub const RATE_LIMIT_IP_DEFAULT: u32 = 400;
 /// The shortest JWT secret accepted (HS256 wants at least 256 bits).
 pub const MIN_SECRET_LEN: usize = 32;
 
@@ -81,6 +89,18 @@ pub struct Config {
     /// in the next one.
     #[arg(long, env = "STORE_STATEMENTS", default_value_t = STORE_STATEMENTS_DEFAULT, global = true)]
     pub store_statements: usize,
+    /// Accept requests, and read requests, waiting for a statement; more are answered 503.
+    #[arg(long, env = "STORE_QUEUE", default_value_t = STORE_QUEUE_DEFAULT, global = true)]
+    pub store_queue: usize,
+    /// A2A requests in flight at once (blocking sends included); more are answered 503.
+    #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = MAX_IN_FLIGHT_DEFAULT, global = true)]
+    pub max_in_flight: usize,
+    /// Requests per second per principal, across every ingress; 0: no limit.
+    #[arg(long, env = "RATE_LIMIT_PRINCIPAL", default_value_t = RATE_LIMIT_PRINCIPAL_DEFAULT, global = true)]
+    pub rate_limit_principal: u32,
+    /// Requests per second per client IP, across every ingress; 0: no limit.
+    #[arg(long, env = "RATE_LIMIT_IP", default_value_t = RATE_LIMIT_IP_DEFAULT, global = true)]
+    pub rate_limit_ip: u32,
     /// Largest request body in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = MAX_BODY_BYTES_DEFAULT, global = true)]
     pub max_body_bytes: usize,
@@ -175,6 +195,9 @@ impl Config {
         }
         if self.max_body_bytes < 1024 {
             return Err("MAX_BODY_BYTES must be at least 1024".into());
+        }
+        if self.store_queue == 0 || self.max_in_flight == 0 {
+            return Err("STORE_QUEUE and MAX_IN_FLIGHT must be at least 1".into());
         }
         if self.api_key_cache_ttl == 0 || self.api_key_cache_ttl > 300 {
             return Err("API_KEY_CACHE_TTL must be between 1 and 300 seconds".into());

@@ -1,8 +1,9 @@
 //! The ingress's one error type and its mapping to JSON-RPC errors and HTTP statuses.
 //!
 //! JSON-RPC errors travel with HTTP 200, except: 401 for authentication, 413 for an oversized
-//! body, 429 (with `Retry-After` until 00:00 UTC) when the caller's daily token budget is spent,
-//! 503 (with `Retry-After`) when PostgreSQL or NATS is unavailable. Internal errors get a
+//! body, 429 (with `Retry-After`) for a rate limit or when the caller's daily token budget is
+//! spent, 503 (with `Retry-After`) when PostgreSQL or NATS is unavailable or the ingress is at
+//! capacity, 504 when a request outlives the request timeout. Internal errors get a
 //! generic message; the cause is logged here and nowhere else.
 
 use axum::http::{header, HeaderValue, StatusCode};
@@ -12,6 +13,8 @@ use serde_json::{json, Value};
 
 /// Seconds a client should wait before retrying after a 503.
 pub const RETRY_AFTER_SECS: u64 = 2;
+/// Seconds a client should wait after an overload answer.
+pub const OVERLOAD_RETRY_AFTER_SECS: u64 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -50,6 +53,16 @@ pub enum Error {
     Unavailable(&'static str),
     #[error("daily model token budget of {budget} spent; chat messages are refused until 00:00 UTC (actions still work)")]
     TokenBudgetExhausted { budget: i64, retry_after_secs: u64 },
+    #[error("too many requests for this {scope}: at most {limit} per second; retry after {retry_after_secs} s")]
+    RateLimited {
+        scope: &'static str,
+        limit: u32,
+        retry_after_secs: u64,
+    },
+    #[error("server overloaded ({0}); retry after {OVERLOAD_RETRY_AFTER_SECS} s with the same messageId")]
+    Overloaded(&'static str),
+    #[error("the request took longer than {0} s")]
+    Timeout(u64),
     #[error("internal error")]
     Internal(String),
 }
@@ -69,6 +82,9 @@ impl Error {
             Error::UnsupportedOperation(_) => codes::UNSUPPORTED_OPERATION,
             Error::Unavailable(_) | Error::Internal(_) => codes::INTERNAL_ERROR,
             Error::TokenBudgetExhausted { .. } => codes::TOKEN_BUDGET_EXHAUSTED,
+            Error::RateLimited { .. } => codes::RATE_LIMITED,
+            Error::Overloaded(_) => codes::OVERLOADED,
+            Error::Timeout(_) => codes::INTERNAL_ERROR,
         }
     }
 
@@ -77,7 +93,9 @@ impl Error {
             Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Error::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::TokenBudgetExhausted { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::TokenBudgetExhausted { .. } | Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             _ => StatusCode::OK,
         }
     }
@@ -89,9 +107,19 @@ impl Error {
                 tracing::error!(cause = %cause, "internal error");
                 json!({ "code": self.code(), "message": self.to_string() })
             }
-            Error::Unavailable(_) => {
+            Error::Unavailable(_) | Error::Timeout(_) => {
                 json!({ "code": self.code(), "message": self.to_string(), "data": { "retryable": true } })
             }
+            Error::RateLimited { retry_after_secs, .. } => json!({
+                "code": self.code(),
+                "message": self.to_string(),
+                "data": { "retryable": true, "retryAfterSeconds": retry_after_secs },
+            }),
+            Error::Overloaded(_) => json!({
+                "code": self.code(),
+                "message": self.to_string(),
+                "data": { "retryable": true, "retryAfterSeconds": OVERLOAD_RETRY_AFTER_SECS },
+            }),
             Error::VersionUnsupported(_) => json!({
                 "code": self.code(),
                 "message": self.to_string(),
@@ -122,10 +150,15 @@ impl Error {
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
             }
-            Error::TokenBudgetExhausted { retry_after_secs, .. } => {
+            Error::TokenBudgetExhausted { retry_after_secs, .. } | Error::RateLimited { retry_after_secs, .. } => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            Error::Overloaded(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(OVERLOAD_RETRY_AFTER_SECS));
             }
             _ => {}
         }

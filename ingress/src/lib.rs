@@ -4,6 +4,8 @@
 //! # Layout
 //! - [`config`]: the typed configuration read from the environment.
 //! - [`error`]: the one error type, mapped to JSON-RPC errors and HTTP statuses in one place.
+//! - [`admission`]: load shedding, the client IP's rate limit, the request timeout.
+//! - [`rate_limit`]: rate limits per principal and per IP, shared across replicas.
 //! - [`auth`]: the `Principal` extractor: bearer JWTs (HS256 or a JWKS) and API keys.
 //! - [`a2a`]: the JSON-RPC endpoint, one file per method.
 //! - [`ucp`]: UCP-Agent header, client profiles, capability negotiation.
@@ -12,10 +14,12 @@
 //! - [`task_store`]: task accepts and reads, batched across concurrent requests.
 
 pub mod a2a;
+pub mod admission;
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod health;
+pub mod rate_limit;
 pub mod task_store;
 pub mod ucp;
 pub mod well_known;
@@ -34,7 +38,6 @@ use sqlx::PgPool;
 use store::notify::TaskWatcher;
 use task_store::TaskStore;
 use tower_http::services::ServeDir;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use config::Config;
@@ -58,18 +61,26 @@ pub struct AppState {
     pub documents: Arc<well_known::Documents>,
     /// Records and reads tasks, many concurrent requests per statement.
     pub tasks: TaskStore,
+    /// The cap on A2A requests in flight.
+    pub in_flight: Arc<admission::InFlight>,
+    /// Rate limits per principal and per client IP.
+    pub rate_limiter: Arc<rate_limit::RateLimiter>,
 }
 
 /// The HTTP application.
 ///
 /// Layers, outside in: trace (a span per request, so every event of the request carries its
 /// method and path), timeout (longer than the blocking cap, so it only cuts a stuck request),
-/// body limit (an oversized body is refused before it is read whole).
+/// body limit (an oversized body is refused before it is read whole); on the A2A endpoint,
+/// the in-flight cap and the client IP's rate limit (see [`admission`]).
 pub fn app(state: AppState) -> Router {
     let timeout = state.config.blocking_timeout() + Duration::from_secs(10);
     let max_body = state.config.max_body_bytes;
     Router::new()
-        .route("/", post(a2a::endpoint))
+        .route(
+            "/",
+            post(a2a::endpoint).route_layer(axum::middleware::from_fn_with_state(state.clone(), admission::a2a_gate)),
+        )
         .route("/.well-known/agent-card.json", get(well_known::agent_card_handler))
         .route("/.well-known/ucp", get(well_known::business_profile_handler))
         .route("/health", get(health::health))
@@ -77,10 +88,7 @@ pub fn app(state: AppState) -> Router {
         .nest_service("/images", ServeDir::new(&state.config.images_dir))
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
+        .layer(axum::middleware::from_fn_with_state(timeout, admission::timeout))
         .layer(TraceLayer::new_for_http())
 }
 
@@ -133,7 +141,13 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
     let catalog = Arc::new(store::catalog::Cache::new(db.clone()));
-    let tasks = TaskStore::start(&db, config.store_batch, config.store_statements);
+    let tasks = TaskStore::start(&db, config.store_batch, config.store_statements, config.store_queue);
+    let limits = rate_limit::Limits {
+        principal: config.rate_limit_principal,
+        ip: config.rate_limit_ip,
+    };
+    let rate_limiter = rate_limit::RateLimiter::start(limits, Some(db.clone()));
+    let in_flight = Arc::new(admission::InFlight(Arc::new(tokio::sync::Semaphore::new(config.max_in_flight))));
     let api_keys = Arc::new(auth::api_keys::ApiKeys::new(
         db.clone(),
         Duration::from_secs(config.api_key_cache_ttl),
@@ -151,9 +165,11 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
         catalog,
         documents: Arc::new(documents),
         tasks,
+        in_flight,
+        rate_limiter,
     };
     tracing::info!(%addr, "ingress listening");
-    axum::serve(listener, app(state))
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await?;
     tracing::info!("ingress stopped");

@@ -20,15 +20,16 @@ pub struct TaskStore {
 
 impl TaskStore {
     /// At most `max_batch` tasks per statement, at most `in_flight` statements of each kind
-    /// (accepts, reads) at once.
-    pub fn start(db: &PgPool, max_batch: usize, in_flight: usize) -> TaskStore {
+    /// (accepts, reads) at once, at most `queue` requests of each kind waiting (more are
+    /// refused as overload).
+    pub fn start(db: &PgPool, max_batch: usize, in_flight: usize, queue: usize) -> TaskStore {
         let pool = db.clone();
-        let accepts = Batcher::start(max_batch, in_flight, move |tasks| {
+        let accepts = Batcher::start(max_batch, in_flight, queue, move |tasks| {
             let pool = pool.clone();
             async move { store::tasks::accept(&pool, tasks).await }
         });
         let pool = db.clone();
-        let reads = Batcher::start(max_batch, in_flight, move |keys: Vec<(String, Uuid)>| {
+        let reads = Batcher::start(max_batch, in_flight, queue, move |keys: Vec<(String, Uuid)>| {
             let pool = pool.clone();
             async move {
                 match store::tasks::get_many(&pool, &keys).await {
@@ -42,16 +43,16 @@ impl TaskStore {
 
     /// Records a task (see `store::tasks::accept`).
     pub async fn accept(&self, task: NewTask) -> Result<Accepted, Error> {
-        Ok(self
-            .accepts
-            .submit(task)
-            .await
-            .ok_or(Error::Unavailable("database"))??)
+        let accept = self.accepts.try_submit(task).map_err(|_| Error::Overloaded("task store queue"))?;
+        Ok(accept.await.ok_or(Error::Unavailable("database"))??)
     }
 
     /// The principal's task `id`, if it exists and belongs to them.
     pub async fn get(&self, principal: &str, id: Uuid) -> Result<Option<TaskRow>, Error> {
-        let read = self.reads.submit((principal.to_owned(), id));
+        let read = self
+            .reads
+            .try_submit((principal.to_owned(), id))
+            .map_err(|_| Error::Overloaded("task store queue"))?;
         Ok(read.await.ok_or(Error::Unavailable("database"))??)
     }
 }

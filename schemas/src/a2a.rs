@@ -22,6 +22,10 @@ pub mod codes {
     /// Cartwright's own (JSON-RPC's implementation-defined range): the caller's daily model
     /// token budget is spent.
     pub const TOKEN_BUDGET_EXHAUSTED: i64 = -32050;
+    /// Too many requests from this principal or client IP (HTTP 429).
+    pub const RATE_LIMITED: i64 = -32051;
+    /// The ingress is at capacity (HTTP 503); retry shortly.
+    pub const OVERLOADED: i64 = -32052;
 }
 
 /// Who wrote a message.

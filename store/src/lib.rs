@@ -16,6 +16,7 @@
 //! - [`checkouts`]: the open checkout of a conversation, version-checked writes.
 //! - [`catalog`]: products, seed loading and keyword search.
 //! - [`orders`]: orders placed by completed checkouts.
+//! - [`rate_counts`]: request counts per rate-limit key and second, shared by every ingress.
 //! - [`notify`]: task-change notifications (LISTEN/NOTIFY) a blocking request awaits.
 //! - [`sessions`]: the agent's per-conversation history and capabilities; the idle sweep.
 //! - [`journal`]: each model response of a turn, for replay after a crash.
@@ -32,6 +33,7 @@ pub mod dedup;
 pub mod journal;
 pub mod notify;
 pub mod orders;
+pub mod rate_counts;
 pub mod sessions;
 pub mod tasks;
 pub mod usage;

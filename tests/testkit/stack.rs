@@ -115,6 +115,10 @@ impl Stack {
             ("ACK_WAIT", self.options.ack_wait.to_string()),
             ("AUTH_JWT_SECRET", SECRET.to_owned()),
             ("PAYMENT_KEY", PAYMENT_KEY.to_owned()),
+            // Every test's traffic comes from one IP and a few principals: limits off unless a
+            // test sets them.
+            ("RATE_LIMIT_PRINCIPAL", "0".to_owned()),
+            ("RATE_LIMIT_IP", "0".to_owned()),
             // The test profile server, on loopback over http: allowed only because it is named.
             ("UCP_PROFILE_ALLOWLIST", self.profile_base.trim_start_matches("http://").to_owned()),
             ("PAYMENT_HANDLERS", "example_payment_provider,mock_payment_handler".to_owned()),
@@ -147,6 +151,22 @@ impl Stack {
             async move { request.await.ok().filter(|r| r.status().is_success()).map(|_| ()) }
         })
         .await;
+    }
+
+    /// Starts another ingress replica on a port of its own, sharing the database and NATS;
+    /// returns the process and a client for it.
+    pub async fn start_replica(&self, principal: &str) -> (Proc, Client) {
+        let port = crate::free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut env = self.env();
+        env.push(("AGENT_PORT".to_owned(), port.to_string()));
+        env.push(("PUBLIC_URL".to_owned(), base.clone()));
+        let binary = crate::bin_dir().join("cartwright-ingress");
+        let process = Proc::spawn("ingress-replica", &binary, &["serve"], &env);
+        process.wait_for_log("ingress listening", Duration::from_secs(30)).await;
+        let mut client = self.client(principal);
+        client.base = base;
+        (process, client)
     }
 
     /// Starts one more worker and waits until it pulls.

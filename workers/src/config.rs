@@ -12,6 +12,8 @@ use crate::llm::{Dialect, Endpoint};
 
 /// Messages fetched per pull request.
 pub const PULL_BATCH_DEFAULT: usize = 128;
+/// Messages one worker holds at once: the bench's 1,000 waiting chat conversations fit twice.
+pub const MAX_HELD_MESSAGES_DEFAULT: usize = 8192;
 /// Most turns one transaction applies.
 pub const TURN_BATCH_DEFAULT: usize = 64;
 /// Turn transactions a worker runs at once (each holds one connection of the pool).
@@ -36,6 +38,10 @@ pub struct Config {
     /// Messages fetched per pull request.
     #[arg(long, env = "PULL_BATCH", default_value_t = PULL_BATCH_DEFAULT)]
     pub pull_batch: usize,
+    /// Messages this worker holds at once (pulled, not yet acknowledged); at the cap it stops
+    /// pulling until turns finish.
+    #[arg(long, env = "MAX_HELD_MESSAGES", default_value_t = MAX_HELD_MESSAGES_DEFAULT)]
+    pub max_held_messages: usize,
     /// Most turns (of different conversations) applied in one transaction.
     #[arg(long, env = "TURN_BATCH", default_value_t = TURN_BATCH_DEFAULT)]
     pub turn_batch: usize,
@@ -123,6 +129,9 @@ impl Config {
         self.payment.keyring()?;
         if self.pull_batch == 0 {
             return Err("PULL_BATCH must be at least 1".into());
+        }
+        if self.max_held_messages == 0 {
+            return Err("MAX_HELD_MESSAGES must be at least 1".into());
         }
         if self.turn_batch == 0 {
             return Err("TURN_BATCH must be at least 1".into());

@@ -92,6 +92,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         topology: topology.clone(),
         conversations: Arc::clone(&conversations),
         batch: config.pull_batch,
+        held: Arc::new(tokio::sync::Semaphore::new(config.max_held_messages)),
     });
     let mut pullers = Vec::new();
     for partition in 0..topology.partitions {

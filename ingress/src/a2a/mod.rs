@@ -65,6 +65,15 @@ pub async fn endpoint(
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
+    if let Err(retry_after_secs) = state.rate_limiter.check_principal(&principal.0) {
+        let limit = state.config.rate_limit_principal;
+        return Error::RateLimited {
+            scope: crate::rate_limit::Scope::Principal.as_str(),
+            limit,
+            retry_after_secs,
+        }
+        .into_response();
+    }
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {

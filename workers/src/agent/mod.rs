@@ -108,7 +108,7 @@ impl Agent {
     pub fn new(pool: PgPool, settings: Settings, router: Router, limits: Limits, faults: Faults) -> Agent {
         let starter = Starter::start(pool.clone(), limits.daily_tokens_per_principal.is_some());
         let journal_pool = pool.clone();
-        let journal = Batcher::start(256, 2, move |entries: Vec<JournalEntry>| {
+        let journal = Batcher::start(256, 2, store::batch::QUEUE_DEFAULT, move |entries: Vec<JournalEntry>| {
             let pool = journal_pool.clone();
             async move {
                 let size = entries.len();

@@ -52,7 +52,7 @@ pub struct Starter {
 
 impl Starter {
     pub fn start(pool: PgPool, read_budget: bool) -> Starter {
-        let batcher = Batcher::start(MAX_BATCH, IN_FLIGHT, move |batch| {
+        let batcher = Batcher::start(MAX_BATCH, IN_FLIGHT, store::batch::QUEUE_DEFAULT, move |batch| {
             let pool = pool.clone();
             async move {
                 let size = batch.len();

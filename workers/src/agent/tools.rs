@@ -116,7 +116,7 @@ pub struct Searches {
 
 impl Searches {
     pub fn start(pool: PgPool) -> Searches {
-        let batcher = Batcher::start(128, 2, move |queries: Vec<String>| {
+        let batcher = Batcher::start(128, 2, store::batch::QUEUE_DEFAULT, move |queries: Vec<String>| {
             let pool = pool.clone();
             async move {
                 match store::catalog::search_many(&pool, &queries).await {

@@ -33,6 +33,8 @@ pub struct Job {
     pub envelope: Arc<TaskEnvelope>,
     pub message: Message,
     pub keepalive: Keepalive,
+    /// This message's place under `MAX_HELD_MESSAGES`, given back when the job is dropped.
+    pub held: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// What running a turn needs.

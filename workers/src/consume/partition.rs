@@ -27,6 +27,9 @@ pub struct Puller {
     pub conversations: Arc<Conversations>,
     /// Messages fetched per pull request.
     pub batch: usize,
+    /// Places for messages this worker holds (pulled, not yet acknowledged), shared by every
+    /// partition: with none free, the pull loops stop reading until a turn finishes.
+    pub held: Arc<tokio::sync::Semaphore>,
 }
 
 /// Pulls `consumer` until `stop` turns true, dispatching each task to its conversation. When a
@@ -54,6 +57,13 @@ pub async fn run(partition: u32, consumer: PullConsumer, puller: Arc<Puller>, mu
             }
         };
         loop {
+            let held = tokio::select! {
+                _ = stop.changed() => return,
+                held = puller.held.clone().acquire_owned() => match held {
+                    Ok(held) => held,
+                    Err(_) => return,
+                },
+            };
             let next = tokio::select! {
                 _ = stop.changed() => return,
                 next = messages.next() => next,
@@ -66,6 +76,7 @@ pub async fn run(partition: u32, consumer: PullConsumer, puller: Arc<Puller>, mu
                             envelope: Arc::new(envelope),
                             message,
                             keepalive,
+                            held,
                         });
                     }
                     Err(error) => {

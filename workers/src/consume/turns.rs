@@ -38,7 +38,7 @@ impl TurnBatcher {
     /// At most `max_batch` turns per transaction, at most `in_flight` transactions at once.
     pub fn start(turns: Turns, max_batch: usize, in_flight: usize) -> TurnBatcher {
         let turns = Arc::new(turns);
-        let batcher = Batcher::start(max_batch, in_flight, move |batch| execute(turns.clone(), batch));
+        let batcher = Batcher::start(max_batch, in_flight, store::batch::QUEUE_DEFAULT, move |batch| execute(turns.clone(), batch));
         TurnBatcher { batcher }
     }
 

@@ -1,0 +1,53 @@
+//! What a request meets before its handler: load shedding and the per-IP rate limit on the
+//! A2A endpoint, and the request timeout everywhere.
+//!
+//! - At most `MAX_IN_FLIGHT` A2A requests run at once per ingress; one more is answered 503
+//!   with `Retry-After` at once instead of queueing (a blocking `message/send` holds its slot
+//!   while it waits). A semaphore's `try_acquire` is the whole mechanism, so it is written here
+//!   rather than assembled from tower's `ConcurrencyLimit` and `LoadShed` layers and an error
+//!   handler.
+//! - Each client IP (the TCP peer) gets `RATE_LIMIT_IP` requests per second, counted before
+//!   authentication, so a flood of bad tokens is throttled too; the per-principal limit is
+//!   checked once the principal is known (see `a2a::endpoint`).
+//! - A request that outlives the timeout gets a JSON-RPC error (HTTP 504), not a bare status.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::Semaphore;
+
+use crate::error::Error;
+use crate::AppState;
+
+/// The cap on A2A requests in flight.
+pub struct InFlight(pub Arc<Semaphore>);
+
+/// Sheds load past the in-flight cap, then applies the client IP's rate limit.
+pub async fn a2a_gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Ok(_slot) = state.in_flight.0.clone().try_acquire_owned() else {
+        return Error::Overloaded("too many requests in flight").into_response();
+    };
+    if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
+        if let Err(retry_after_secs) = state.rate_limiter.check_ip(peer.ip()) {
+            return Error::RateLimited {
+                scope: crate::rate_limit::Scope::Ip.as_str(),
+                limit: state.config.rate_limit_ip,
+                retry_after_secs,
+            }
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Cuts a request at the timeout with a JSON-RPC error.
+pub async fn timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Error::Timeout(limit.as_secs()).into_response(),
+    }
+}
