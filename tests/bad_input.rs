@@ -91,6 +91,12 @@ async fn malformed_requests_get_precise_errors_and_write_nothing() {
         "message/send",
         send_params(json!([{"kind": "text", "text": "x".repeat(300 * 1024)}])),
     );
+    let deep = rpc(
+        "message/send",
+        send_params(json!([{"kind": "data", "data": {"nested": serde_json::from_str::<Value>(&format!("{}1{}", "[".repeat(40), "]".repeat(40))).unwrap()}}])),
+    );
+    let long_text = rpc("message/send", send_params(json!([{"kind": "text", "text": "x".repeat(16 * 1024 + 1)}])));
+    let too_many_parts = rpc("message/send", send_params(Value::Array(vec![json!({"kind": "text", "text": "hi"}); 33])));
     let cases = [
         case(b"{not json".to_vec(), -32700, "parse error"),
         case(
@@ -155,6 +161,12 @@ async fn malformed_requests_get_precise_errors_and_write_nothing() {
         case(hello(), -32602, "UCP extension is required").header("x-a2a-extensions", None),
         case(hello(), -32005, "content type").header("content-type", Some("text/plain")),
         case(huge, -32600, "larger than").status(StatusCode::PAYLOAD_TOO_LARGE),
+        case(deep, -32600, "deeper than 32 levels"),
+        case(long_text, -32602, "text is longer than 16384 bytes"),
+        case(too_many_parts, -32602, "more than 32 parts"),
+        case(hello(), -32600, "headers are larger than 16384 bytes")
+            .header("x-padding", Some(&"p".repeat(20 * 1024)))
+            .status(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
     ];
     for case in &cases {
         case.check(&client).await;
@@ -247,4 +259,18 @@ async fn tasks_are_private_to_their_principal() {
     );
     let (_, none) = alice.rpc("tasks/get", json!({"id": id, "historyLength": 0})).await;
     assert!(none["result"].get("history").is_none(), "historyLength 0: no history");
+}
+
+/// Adds of the most one message may ask for, repeated, stop at the line's cap: the add that
+/// would pass it is refused with a UCP error and changes nothing.
+#[tokio::test]
+async fn repeated_adds_cannot_pass_the_quantity_cap() {
+    let stack = Stack::start(StackOptions::with_workers(1)).await;
+    let client = stack.client("hoarder");
+    let add = json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 10000});
+    let first = checkout_of(&client.act(add.clone(), Some("cap-ctx")).await).unwrap();
+    assert_eq!(first["line_items"][0]["quantity"], 10000);
+    let second = checkout_of(&client.act(add, Some("cap-ctx")).await).unwrap();
+    assert_eq!(second["line_items"][0]["quantity"], 10000, "{second}");
+    assert!(second["messages"].to_string().contains("quantity_limit"), "{second}");
 }

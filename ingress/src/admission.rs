@@ -10,6 +10,8 @@
 //!   authentication, so a flood of bad tokens is throttled too; the per-principal limit is
 //!   checked once the principal is known (see `a2a::endpoint`).
 //! - A request that outlives the timeout gets a JSON-RPC error (HTTP 504), not a bare status.
+//! - Request headers over `MAX_HEADER_BYTES` (names and values together) get 431 and a
+//!   JSON-RPC error before anything reads them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,6 +24,9 @@ use tokio::sync::Semaphore;
 
 use crate::error::Error;
 use crate::AppState;
+
+/// The most bytes of request headers (names and values) accepted.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// The cap on A2A requests in flight.
 pub struct InFlight(pub Arc<Semaphore>);
@@ -50,4 +55,13 @@ pub async fn timeout(State(limit): State<Duration>, request: Request, next: Next
         Ok(response) => response,
         Err(_) => Error::Timeout(limit.as_secs()).into_response(),
     }
+}
+
+/// Refuses requests whose headers are larger than `MAX_HEADER_BYTES`.
+pub async fn header_limit(request: Request, next: Next) -> Response {
+    let size: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    if size > MAX_HEADER_BYTES {
+        return Error::HeadersTooLarge(MAX_HEADER_BYTES).into_response();
+    }
+    next.run(request).await
 }

@@ -1,7 +1,7 @@
 //! The ingress's one error type and its mapping to JSON-RPC errors and HTTP statuses.
 //!
 //! JSON-RPC errors travel with HTTP 200, except: 401 for authentication, 413 for an oversized
-//! body, 429 (with `Retry-After`) for a rate limit or when the caller's daily token budget is
+//! body, 431 for oversized headers, 429 (with `Retry-After`) for a rate limit or when the caller's daily token budget is
 //! spent, 503 (with `Retry-After`) when PostgreSQL or NATS is unavailable or the ingress is at
 //! capacity, 504 when a request outlives the request timeout. Internal errors get a
 //! generic message; the cause is logged here and nowhere else.
@@ -22,6 +22,8 @@ pub enum Error {
     Unauthenticated(String),
     #[error("request body is larger than {0} bytes")]
     BodyTooLarge(usize),
+    #[error("request headers are larger than {0} bytes")]
+    HeadersTooLarge(usize),
     #[error("content type {0:?} is not supported; send application/json")]
     ContentType(String),
     #[error("parse error: {0}")]
@@ -70,7 +72,9 @@ pub enum Error {
 impl Error {
     pub fn code(&self) -> i64 {
         match self {
-            Error::Unauthenticated(_) | Error::BodyTooLarge(_) | Error::InvalidRequest(_) => codes::INVALID_REQUEST,
+            Error::Unauthenticated(_) | Error::BodyTooLarge(_) | Error::HeadersTooLarge(_) | Error::InvalidRequest(_) => {
+                codes::INVALID_REQUEST
+            }
             Error::ContentType(_) => codes::CONTENT_TYPE_NOT_SUPPORTED,
             Error::Parse(_) => codes::PARSE_ERROR,
             Error::MethodNotFound(_) => codes::METHOD_NOT_FOUND,
@@ -92,6 +96,7 @@ impl Error {
         match self {
             Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Error::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::TokenBudgetExhausted { .. } | Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,

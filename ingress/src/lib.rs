@@ -70,7 +70,7 @@ pub struct AppState {
 /// The HTTP application.
 ///
 /// Layers, outside in: trace (a span per request, so every event of the request carries its
-/// method and path), timeout (longer than the blocking cap, so it only cuts a stuck request),
+/// method and path), header size limit, timeout (longer than the blocking cap, so it only cuts a stuck request),
 /// body limit (an oversized body is refused before it is read whole); on the A2A endpoint,
 /// the in-flight cap and the client IP's rate limit (see [`admission`]).
 pub fn app(state: AppState) -> Router {
@@ -89,6 +89,7 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(timeout, admission::timeout))
+        .layer(axum::middleware::from_fn(admission::header_limit))
         .layer(TraceLayer::new_for_http())
 }
 

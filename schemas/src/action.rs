@@ -681,4 +681,58 @@ mod tests {
         let err = parse_turn(&m).unwrap_err().to_string();
         assert!(!err.contains("tok_secret"), "{err}");
     }
+
+    /// A bounded fuzz run over action parsing (`PROPTEST_CASES` raises it): any data parts and
+    /// text give a turn or a precise error, never a panic; a parsed quantity is always in range.
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(|n| json!(n)),
+                any::<f64>().prop_map(|n| json!(n)),
+                "[a-z_]{0,12}".prop_map(Value::String),
+                prop_oneof![Just("add_to_checkout"), Just("complete_checkout"), Just("update_customer_details"), Just("BISC-001")]
+                    .prop_map(|s| Value::String(s.to_owned())),
+            ];
+            leaf.prop_recursive(4, 32, 6, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    proptest::collection::btree_map(
+                        prop_oneof![
+                            Just("action".to_owned()),
+                            Just("quantity".to_owned()),
+                            Just("product_id".to_owned()),
+                            Just("a2a.ucp.checkout.payment_data".to_owned()),
+                            Just("credential".to_owned()),
+                            "[a-z_]{1,8}"
+                        ],
+                        inner,
+                        0..5
+                    )
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn arbitrary_parts_never_panic(data in proptest::collection::vec(json(), 0..3), text in proptest::option::of("\\PC{0,64}")) {
+                let mut parts: Vec<Part> = data
+                    .into_iter()
+                    .filter_map(|v| v.as_object().cloned())
+                    .map(Part::data)
+                    .collect();
+                parts.extend(text.map(Part::text));
+                let mut message = message(parts);
+                if let Ok(Turn::Action { action: Action::AddToCheckout { quantity, .. } }) = parse_turn(&message) {
+                    prop_assert!((1..=MAX_QUANTITY).contains(&quantity));
+                }
+                message.redact_secrets();
+            }
+        }
+    }
 }

@@ -129,10 +129,28 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), Error> {
     }
 }
 
+/// The deepest nesting of arrays and objects accepted in a request.
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// How deeply arrays and objects nest in `value` (a scalar is 0).
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 /// Checks the JSON-RPC 2.0 envelope. On failure returns the id to answer with (null when the
 /// request's own id is unusable).
 fn parse_envelope(body: &[u8]) -> Result<Request, (Value, Error)> {
     let value: Value = serde_json::from_slice(body).map_err(|e| (Value::Null, Error::Parse(e.to_string())))?;
+    if depth(&value) > MAX_JSON_DEPTH {
+        return Err((
+            Value::Null,
+            Error::InvalidRequest(format!("the request nests arrays and objects deeper than {MAX_JSON_DEPTH} levels")),
+        ));
+    }
     let Value::Object(mut object) = value else {
         let what = if value.is_array() {
             "batch requests are not supported"
@@ -195,5 +213,36 @@ mod tests {
         );
         let ok = parse_envelope(br#"{"jsonrpc":"2.0","id":"a","method":"nope"}"#).unwrap();
         assert_eq!(ok.method, Method::Unknown("nope".into()));
+        let deep = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{{"a":{}1{}}}}}"#, "[".repeat(40), "]".repeat(40));
+        assert!(matches!(parse_envelope(deep.as_bytes()), Err((_, Error::InvalidRequest(m))) if m.contains("deeper")));
+        let very_deep = "[".repeat(100_000);
+        assert!(parse_envelope(very_deep.as_bytes()).is_err(), "no stack overflow");
+    }
+
+    /// A bounded fuzz run over the envelope parser (`PROPTEST_CASES` raises it): any bytes get
+    /// an answer, never a panic; any valid request comes back with its id and method.
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn arbitrary_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+                let _ = parse_envelope(&body);
+            }
+
+            #[test]
+            fn arbitrary_json_never_panics(body in "[\\[\\]{}\",:0-9a-z. -]{0,256}") {
+                let _ = parse_envelope(body.as_bytes());
+            }
+
+            #[test]
+            fn valid_requests_keep_id_and_method(id in any::<i64>(), method in "[a-z/]{1,20}") {
+                let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": {}}).to_string();
+                let request = parse_envelope(body.as_bytes()).expect("valid");
+                prop_assert_eq!(request.id, json!(id));
+                prop_assert_eq!(request.method, Method::parse(&method));
+            }
+        }
     }
 }

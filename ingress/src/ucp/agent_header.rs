@@ -103,4 +103,30 @@ mod tests {
         let long = format!(r#"profile="https://x/{}""#, "a".repeat(MAX_HEADER_LEN));
         assert!(parse(Some(&long)).is_err());
     }
+
+    /// A bounded fuzz run over the header parser (`PROPTEST_CASES` raises it).
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn arbitrary_headers_never_panic(value in "\\PC{0,300}") {
+                let _ = parse(Some(&value));
+            }
+
+            #[test]
+            fn structured_noise_never_panics(value in "[a-z=\";, ()?*:0-9\\\\]{0,200}") {
+                let _ = parse(Some(&value));
+            }
+
+            #[test]
+            fn any_quoted_url_round_trips(path in "[a-zA-Z0-9/;,=?&._~-]{0,100}", version in "[0-9]{4}-[0-9]{2}-[0-9]{2}") {
+                let header = format!(r#"profile="https://agent.example/{path}", version="{version}""#);
+                let agent = parse(Some(&header)).expect("well formed");
+                prop_assert_eq!(agent.profile, format!("https://agent.example/{path}"));
+                prop_assert_eq!(agent.version, Some(version));
+            }
+        }
+    }
 }

@@ -9,7 +9,7 @@
 //! `messages[]` error.
 
 use chrono::{DateTime, Utc};
-use schemas::action::{CustomerDetails, PaymentInstrument};
+use schemas::action::{CustomerDetails, PaymentInstrument, MAX_QUANTITY};
 use schemas::ucp::{
     Buyer, Capability, Checkout, CheckoutStatus, Destination, Fulfillment, FulfillmentGroup, FulfillmentMethod,
     FulfillmentOption, InstrumentSummary, Item, LineItem, OrderConfirmation, Payment, Total, UcpMessage, UcpMeta,
@@ -107,6 +107,15 @@ fn refuse_if_closed(checkout: &Checkout) -> Result<(), Refusal> {
 pub fn add_item(checkout: &mut Checkout, product: &Product, quantity: i64) -> Result<(), Refusal> {
     refuse_if_closed(checkout)?;
     match checkout.line_items.iter_mut().find(|line| line.item.id == product.id) {
+        Some(line) if line.quantity + quantity > MAX_QUANTITY => {
+            return Err(Refusal::new(
+                "quantity_limit",
+                format!(
+                    "a line holds at most {MAX_QUANTITY}; {} already has {}, so {quantity} more is refused",
+                    product.id, line.quantity
+                ),
+            ))
+        }
         Some(line) => line.quantity += quantity,
         None => checkout.line_items.push(LineItem {
             id: Uuid::new_v4().simple().to_string(),
@@ -411,6 +420,15 @@ mod tests {
         assert_eq!(c.line_items.len(), 1);
         assert_eq!(c.line_items[0].quantity, 3);
         assert_eq!(c.total("total"), Some(1497));
+    }
+
+    #[test]
+    fn repeated_adds_cannot_pass_the_quantity_cap() {
+        let mut c = checkout();
+        add_item(&mut c, &cookies(), MAX_QUANTITY).unwrap();
+        let before = c.clone();
+        assert_eq!(add_item(&mut c, &cookies(), 1).unwrap_err().code, "quantity_limit");
+        assert_eq!(c, before, "a refused add changes nothing");
     }
 
     #[test]

@@ -37,6 +37,8 @@ use crate::AppState;
 pub const MAX_ID_LEN: usize = 128;
 /// The most parts one message may have.
 pub const MAX_PARTS: usize = 32;
+/// The longest text part accepted, in bytes.
+pub const MAX_TEXT_BYTES: usize = 16 * 1024;
 /// How long a publish may wait for JetStream's PubAck.
 pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -214,6 +216,13 @@ fn validate_message(message: &Message) -> Result<(), Error> {
     }
     if message.parts.len() > MAX_PARTS {
         return invalid(&format!("message.parts holds more than {MAX_PARTS} parts"));
+    }
+    for (i, part) in message.parts.iter().enumerate() {
+        if let schemas::a2a::Part::Text { text, .. } = part {
+            if text.len() > MAX_TEXT_BYTES {
+                return invalid(&format!("message.parts[{i}].text is longer than {MAX_TEXT_BYTES} bytes"));
+            }
+        }
     }
     if let Some(context_id) = &message.context_id {
         let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.:".contains(c);
