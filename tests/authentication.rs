@@ -284,13 +284,17 @@ async fn api_keys_are_created_listed_and_revoked_by_the_operator() {
         assert!(body["error"]["message"].as_str().unwrap().contains("API key is not valid"), "{body}");
     }
 
+    let (_replica, replica_client) = stack.start_replica("unused").await;
+    assert_eq!(call_with_key(&replica_client, &key).await.0, StatusCode::OK, "the key works on every ingress");
     let (ok, _, said) = cli(&stack, &["api-key", "revoke", &id]);
     assert!(ok, "{said}");
-    testkit::eventually(Duration::from_secs(5), "the revoked key to be refused", || {
-        let (client, key) = (client.clone(), key.clone());
-        async move { (call_with_key(&client, &key).await.0 == StatusCode::UNAUTHORIZED).then_some(()) }
-    })
-    .await;
+    for ingress in [&client, &replica_client] {
+        testkit::eventually(Duration::from_secs(5), "the revoked key to be refused on every ingress", || {
+            let (ingress, key) = (ingress.clone(), key.clone());
+            async move { (call_with_key(&ingress, &key).await.0 == StatusCode::UNAUTHORIZED).then_some(()) }
+        })
+        .await;
+    }
     let (ok, listing, _) = cli(&stack, &["api-key", "list"]);
     assert!(ok && !listing.lines().any(|l| l.starts_with(&id) && l.trim_end().ends_with('-')), "revocation is listed: {listing}");
     let (ok, _, said) = cli(&stack, &["api-key", "revoke", "0000000000000000"]);

@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use jsonwebtoken::Algorithm;
 use lifecycle::secret::{self, Secret};
+use lifecycle::tls::HttpTrustArgs;
 use queue::TopologyArgs;
 use store::DatabaseArgs;
 use vault::PaymentArgs;
@@ -49,6 +50,8 @@ pub struct Config {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub payment: PaymentArgs,
+    #[command(flatten)]
+    pub http_trust: HttpTrustArgs,
     #[command(flatten)]
     pub topology: TopologyArgs,
     /// HS256 secret for bearer JWTs (at least 32 bytes). Required.
@@ -178,6 +181,7 @@ impl Config {
         self.topology.validate()?;
         self.database.validate()?;
         self.payment.keyring()?;
+        self.http_trust.certificates()?;
         self.profile_allowlist()?;
         schemas::merchant::Merchant::seed().offering(&self.payment.payment_handlers)?;
         self.secret()?;
@@ -245,5 +249,30 @@ impl Config {
 
     pub fn blocking_timeout(&self) -> Duration {
         Duration::from_secs(self.blocking_timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configuration_dump_holds_no_secret() {
+        let config = Config::try_parse_from([
+            "cartwright-ingress",
+            "--auth-jwt-secret",
+            "jwt-secret-jwt-secret-jwt-secret-0123",
+            "--database-url",
+            "postgres://app:db-password-42@db.internal/cartwright",
+            "--payment-key",
+            "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        ])
+        .expect("parses");
+        assert!(config.validate().is_ok());
+        let dump = format!("{config:?}");
+        for secret in ["jwt-secret-jwt", "db-password-42", "AAECAwQF"] {
+            assert!(!dump.contains(secret), "{secret} in {dump}");
+        }
+        assert!(dump.contains("[redacted]"));
     }
 }

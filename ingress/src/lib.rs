@@ -107,7 +107,8 @@ pub async fn jwt_verifier(config: &Config) -> anyhow::Result<auth::jwt::JwtVerif
         config::JwtKeySource::Secret(secret) => auth::jwt::Keys::secret(secret.expose().as_bytes()),
         config::JwtKeySource::Jwks(url) => {
             let min_refresh = Duration::from_secs(config.auth_jwks_min_refresh.max(1));
-            let jwks = auth::jwks::Jwks::new(url, algorithm, min_refresh).context("building the JWKS client")?;
+            let trusted = config.http_trust.certificates().map_err(anyhow::Error::msg)?;
+            let jwks = auth::jwks::Jwks::new(url, algorithm, min_refresh, &trusted).context("building the JWKS client")?;
             jwks.refresh(false).await;
             auth::jwt::Keys::Jwks(Arc::new(jwks))
         }
@@ -121,7 +122,8 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let jwt = Arc::new(jwt_verifier(&config).await?);
     let keyring = config.payment.keyring().map_err(anyhow::Error::msg)?;
     let allowlist = config.profile_allowlist().map_err(anyhow::Error::msg)?;
-    let profiles = ucp::profiles::Profiles::new(allowlist).context("building the profile client")?;
+    let trusted = config.http_trust.certificates().map_err(anyhow::Error::msg)?;
+    let profiles = ucp::profiles::Profiles::new(allowlist, &trusted).context("building the profile client")?;
     let database_url = config.database.url().map_err(anyhow::Error::msg)?;
     let db = store::connect(database_url.expose(), config.database.db_pool_size)
         .await

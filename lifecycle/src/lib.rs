@@ -1,8 +1,10 @@
 //! Process start-up and shutdown shared by the ingress and worker binaries.
 //!
 //! - [`secret`]: secrets from a variable or a `*_FILE`, never printed.
+//! - [`tls`]: what outbound HTTPS trusts (the platform's roots and `HTTP_CA_FILE`).
 
 pub mod secret;
+pub mod tls;
 
 use tracing_subscriber::EnvFilter;
 

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use lifecycle::secret::{self, Secret};
+use lifecycle::tls::HttpTrustArgs;
 use queue::TopologyArgs;
 use store::DatabaseArgs;
 use vault::PaymentArgs;
@@ -33,6 +34,8 @@ pub struct Config {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub payment: PaymentArgs,
+    #[command(flatten)]
+    pub http_trust: HttpTrustArgs,
     #[command(flatten)]
     pub topology: TopologyArgs,
     /// Messages fetched per pull request.
@@ -127,6 +130,7 @@ impl Config {
         self.topology.validate()?;
         self.database.validate()?;
         self.payment.keyring()?;
+        self.http_trust.certificates()?;
         if self.pull_batch == 0 {
             return Err("PULL_BATCH must be at least 1".into());
         }

@@ -165,7 +165,8 @@ fn agent(config: &Config, pool: &store::PgPool, settings: &Settings, faults: &Fa
         breaker_failures: llm.llm_breaker_failures,
         breaker_cooldown: llm.breaker_cooldown(),
     };
-    let router = llm::router::Router::new(endpoints, llm.llm_concurrency, policy).context("building the HTTP client")?;
+    let trusted = config.http_trust.certificates().map_err(anyhow::Error::msg)?;
+    let router = llm::router::Router::new(endpoints, llm.llm_concurrency, policy, &trusted).context("building the HTTP client")?;
     let limits = Limits {
         max_steps: llm.llm_max_steps,
         history_turns: llm.llm_history_turns,

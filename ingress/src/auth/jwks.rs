@@ -46,8 +46,8 @@ pub struct Jwks {
 }
 
 impl Jwks {
-    pub fn new(url: String, algorithm: Algorithm, min_refresh: Duration) -> Result<Jwks, reqwest::Error> {
-        let http = reqwest::Client::builder()
+    pub fn new(url: String, algorithm: Algorithm, min_refresh: Duration, trusted: &[reqwest::Certificate]) -> Result<Jwks, reqwest::Error> {
+        let http = lifecycle::tls::trusting(reqwest::Client::builder(), trusted)
             .timeout(FETCH_TIMEOUT)
             .connect_timeout(Duration::from_secs(2))
             .redirect(reqwest::redirect::Policy::none())

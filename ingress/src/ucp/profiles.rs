@@ -79,9 +79,10 @@ pub struct Profiles {
 }
 
 impl Profiles {
-    pub fn new(allowlist: Allowlist) -> Result<Profiles, reqwest::Error> {
+    /// `trusted`: CA certificates trusted besides the platform's roots (`HTTP_CA_FILE`).
+    pub fn new(allowlist: Allowlist, trusted: &[reqwest::Certificate]) -> Result<Profiles, reqwest::Error> {
         let allowlist = Arc::new(allowlist);
-        let http = reqwest::Client::builder()
+        let http = lifecycle::tls::trusting(reqwest::Client::builder(), trusted)
             .timeout(FETCH_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())

@@ -50,8 +50,14 @@ pub struct Router {
 }
 
 impl Router {
-    pub fn new(endpoints: Vec<Endpoint>, concurrency: usize, policy: Policy) -> Result<Router, reqwest::Error> {
-        let http = reqwest::Client::builder()
+    /// `trusted`: CA certificates trusted besides the platform's roots (`HTTP_CA_FILE`).
+    pub fn new(
+        endpoints: Vec<Endpoint>,
+        concurrency: usize,
+        policy: Policy,
+        trusted: &[reqwest::Certificate],
+    ) -> Result<Router, reqwest::Error> {
+        let http = lifecycle::tls::trusting(reqwest::Client::builder(), trusted)
             .timeout(policy.timeout)
             .pool_max_idle_per_host(concurrency.min(4096))
             .build()?;
