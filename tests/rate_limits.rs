@@ -1,7 +1,7 @@
 //! Rate limits and overload: a principal's limit holds across two ingress replicas (their
 //! counts are shared), a client IP's limit applies before authentication, and an ingress at
-//! its in-flight cap answers 503 with `Retry-After` at once. Every refusal is a JSON-RPC error
-//! with `Retry-After`.
+//! its in-flight cap answers 503 with `Retry-After` at once; a request past the request timeout
+//! gets a JSON-RPC error. Every refusal is a JSON-RPC error.
 
 use std::time::{Duration, Instant};
 
@@ -137,4 +137,27 @@ async fn an_ingress_at_its_in_flight_cap_sheds_load_at_once() {
         assert_eq!(handle.await.unwrap().unwrap(), StatusCode::OK, "the waiting sends finish normally");
     }
     assert_eq!(client.send_raw(&search(), false).await.unwrap().status(), StatusCode::OK, "capacity is back");
+}
+
+/// A request still running at REQUEST_TIMEOUT is answered with a JSON-RPC error, not a bare
+/// status: here a blocking send with no worker to run it, cut before BLOCKING_TIMEOUT.
+#[tokio::test]
+async fn the_request_timeout_answers_a_json_rpc_error() {
+    let stack = Stack::start(StackOptions {
+        workers: 0,
+        env: env(&[("REQUEST_TIMEOUT", "1"), ("BLOCKING_TIMEOUT", "10")]),
+        ..Default::default()
+    })
+    .await;
+    let client = stack.client("patient");
+    let started = Instant::now();
+    let search = message(json!([{"kind": "data", "data": {"action": "search_shopping_catalog", "query": "x"}}]), None);
+    let response = client.send_raw(&search, true).await.expect("an answer");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+    let body: Value = response.json().await.expect("a JSON-RPC body");
+    assert_eq!(body["jsonrpc"], "2.0");
+    assert_eq!(body["error"]["code"], -32603, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("longer than 1 s"), "{body}");
+    assert_eq!(body["error"]["data"]["retryable"], true);
 }

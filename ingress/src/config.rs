@@ -85,6 +85,10 @@ pub struct Config {
     /// Seconds a blocking message/send waits for its task.
     #[arg(long, env = "BLOCKING_TIMEOUT", default_value_t = BLOCKING_TIMEOUT_DEFAULT, global = true)]
     pub blocking_timeout: u64,
+    /// Seconds any request may take before it is answered with a JSON-RPC error (HTTP 504).
+    /// Unset: BLOCKING_TIMEOUT + 10, so only a stuck request is cut.
+    #[arg(long, env = "REQUEST_TIMEOUT", global = true)]
+    pub request_timeout: Option<u64>,
     /// Most tasks (of concurrent requests) recorded or read by one statement.
     #[arg(long, env = "STORE_BATCH", default_value_t = STORE_BATCH_DEFAULT, global = true)]
     pub store_batch: usize,
@@ -194,6 +198,9 @@ impl Config {
         if self.store_statements == 0 || 2 * self.store_statements > self.database.db_pool_size as usize {
             return Err("STORE_STATEMENTS must be at least 1 and at most half of DB_POOL_SIZE".into());
         }
+        if self.request_timeout.is_some_and(|t| t == 0 || t > 3600) {
+            return Err("REQUEST_TIMEOUT must be between 1 and 3600 seconds".into());
+        }
         if self.blocking_timeout == 0 || self.blocking_timeout > 600 {
             return Err("BLOCKING_TIMEOUT must be between 1 and 600 seconds".into());
         }
@@ -249,6 +256,10 @@ impl Config {
 
     pub fn blocking_timeout(&self) -> Duration {
         Duration::from_secs(self.blocking_timeout)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout.unwrap_or(self.blocking_timeout + 10))
     }
 }
 

@@ -74,7 +74,7 @@ pub struct AppState {
 /// body limit (an oversized body is refused before it is read whole); on the A2A endpoint,
 /// the in-flight cap and the client IP's rate limit (see [`admission`]).
 pub fn app(state: AppState) -> Router {
-    let timeout = state.config.blocking_timeout() + Duration::from_secs(10);
+    let timeout = state.config.request_timeout();
     let max_body = state.config.max_body_bytes;
     Router::new()
         .route(
