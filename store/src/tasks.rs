@@ -138,7 +138,7 @@ pub async fn accept(pool: &PgPool, tasks: Vec<NewTask>) -> Vec<AcceptResult> {
     if tasks.len() > 1 && !repeats_message_id(&tasks) {
         let size = tasks.len();
         match accept_batch(pool, tasks).await {
-            Ok(accepted) => return accepted.into_iter().map(Ok).collect(),
+            Ok(accepted) => return accepted,
             Err((error, _)) if error.is_unavailable() => {
                 return fail_each(size, error);
             }
@@ -209,9 +209,10 @@ impl Recorded {
 }
 
 /// Accepts distinct tasks in one statement: skip messageIds already recorded, take each
-/// conversation's next sequence numbers (conversations locked in key order), insert the tasks.
+/// conversation's next sequence numbers (conversations locked in key order; a context of
+/// another principal is left alone and its task refused), insert the tasks.
 /// On failure the tasks are handed back for the one-by-one path.
-async fn accept_batch(pool: &PgPool, tasks: Vec<NewTask>) -> std::result::Result<Vec<Accepted>, (Error, Vec<NewTask>)> {
+async fn accept_batch(pool: &PgPool, tasks: Vec<NewTask>) -> std::result::Result<Vec<AcceptResult>, (Error, Vec<NewTask>)> {
     let recorded = sqlx::query_as::<_, Recorded>(
         "WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bytea[], $7::text[], $8::jsonb[])
@@ -227,9 +228,10 @@ async fn accept_batch(pool: &PgPool, tasks: Vec<NewTask>) -> std::result::Result
              SELECT principal, context_id, count(*) AS n FROM fresh GROUP BY principal, context_id
          ), context AS (
              INSERT INTO contexts (principal, context_id, last_seq)
-             SELECT principal, context_id, n FROM counts ORDER BY principal, context_id
-             ON CONFLICT (principal, context_id)
+             SELECT principal, context_id, n FROM counts ORDER BY context_id
+             ON CONFLICT (context_id)
              DO UPDATE SET last_seq = contexts.last_seq + EXCLUDED.last_seq, updated_at = now()
+             WHERE contexts.principal = EXCLUDED.principal
              RETURNING principal, context_id, last_seq
          )
          INSERT INTO tasks (id, principal, context_id, seq, message_id, request, request_digest, sealed_credential,
@@ -264,13 +266,12 @@ async fn accept_batch(pool: &PgPool, tasks: Vec<NewTask>) -> std::result::Result
     let mut accepted = Vec::with_capacity(tasks.len());
     for task in tasks {
         accepted.push(match recorded.remove(&task.id) {
-            Some(recorded) => Accepted::New(recorded.into_row(task)),
+            Some(recorded) => Ok(Accepted::New(recorded.into_row(task))),
             None => match existing.remove(&(task.principal.clone(), task.message_id.clone())) {
-                Some(row) => Accepted::Existing(row),
-                None => {
-                    let error = Error::StoredRequest(format!("task for messageId {:?} vanished", task.message_id));
-                    return Err((error, Vec::new()));
-                }
+                Some(row) => Ok(Accepted::Existing(row)),
+                // Neither recorded nor a resend: its context belongs to another principal (the
+                // context upsert returned no row for it).
+                None => Err(SharedError::new(Error::ForeignContext(task.context_id))),
             },
         });
     }
@@ -302,8 +303,9 @@ async fn accept_one(pool: &PgPool, task: NewTask) -> Result<Accepted> {
     let recorded = sqlx::query_as::<_, Recorded>(
         "WITH context AS (
              INSERT INTO contexts (principal, context_id, last_seq) VALUES ($2, $3, 1)
-             ON CONFLICT (principal, context_id)
+             ON CONFLICT (context_id)
              DO UPDATE SET last_seq = contexts.last_seq + 1, updated_at = now()
+             WHERE contexts.principal = EXCLUDED.principal
              RETURNING last_seq
          )
          INSERT INTO tasks (id, principal, context_id, seq, message_id, request, request_digest, sealed_credential,
@@ -323,7 +325,8 @@ async fn accept_one(pool: &PgPool, task: NewTask) -> Result<Accepted> {
     .await;
     match recorded {
         Ok(recorded) => Ok(Accepted::New(recorded.into_row(task))),
-        Err(e) if violated_constraint(&e) == Some("contexts_context_id_key") => Err(Error::ForeignContext(task.context_id)),
+        // The context exists for another principal: the upsert returned no row, so no task.
+        Err(sqlx::Error::RowNotFound) => Err(Error::ForeignContext(task.context_id)),
         Err(e) if violated_constraint(&e) == Some("tasks_message_id_principal_key") => {
             let existing = find_by_message_id(pool, &task.principal, &task.message_id)
                 .await?
