@@ -7,7 +7,8 @@
 //! -> `{"result": Task}`: at once in state `submitted` when `blocking` is false, otherwise once
 //! the task is terminal or `input-required`, or when the blocking cap passes.
 //! Errors: -32602 (invalid message, missing or malformed UCP headers, unusable profile, unknown
-//! product, bad quantity, a messageId already used for a different message), -32001 (taskId not found), -32004 (message to a task that ended),
+//! product, bad quantity, a messageId already used for a different message), -32001 (taskId
+//! or contextId not found), -32004 (message to a task that ended),
 //! HTTP 429 -32050 (a chat message after the caller's daily token budget is spent, with
 //! `Retry-After` until 00:00 UTC), HTTP 503 (database or queue unavailable; resend the same
 //! messageId).
