@@ -161,3 +161,35 @@ async fn the_request_timeout_answers_a_json_rpc_error() {
     assert!(body["error"]["message"].as_str().unwrap().contains("longer than 1 s"), "{body}");
     assert_eq!(body["error"]["data"]["retryable"], true);
 }
+
+/// With PostgreSQL down the counts cannot be shared: each ingress goes on limiting on its own
+/// (429s keep coming, the admitted requests get 503 as the database is gone), says so once in
+/// its log, and shares again when PostgreSQL is back.
+#[tokio::test]
+async fn with_postgres_down_each_ingress_limits_on_its_own() {
+    let postgres = testkit::pg::PgServer::start();
+    let stack = Stack::start(StackOptions {
+        workers: 0,
+        postgres_admin_url: Some(postgres.url()),
+        env: env(&[("RATE_LIMIT_PRINCIPAL", "10")]),
+        ..Default::default()
+    })
+    .await;
+    let client = stack.client("offline");
+    assert_eq!(probe(&client).await.0, StatusCode::OK);
+    postgres.stop();
+    let answers = join_all((0..40).map(|_| probe(&client))).await;
+    let limited = answers.iter().filter(|a| a.0 == StatusCode::TOO_MANY_REQUESTS).count();
+    let unavailable = answers.iter().filter(|a| a.0 == StatusCode::SERVICE_UNAVAILABLE).count();
+    assert_eq!(limited + unavailable, 40, "only 429 and 503 while PostgreSQL is down");
+    assert!(limited >= 28, "the limit still holds on this ingress: {limited} of 40 limited");
+    let ingress = stack.ingress.as_ref().unwrap();
+    ingress
+        .wait_for_log("limits hold per ingress until they can", Duration::from_secs(10))
+        .await;
+    postgres.start_again();
+    testkit::eventually(Duration::from_secs(20), "the counts to be shared again", || async {
+        ingress.output().contains("rate limit counts shared again").then_some(())
+    })
+    .await;
+}
