@@ -14,9 +14,14 @@ use testkit::{Stack, StackOptions};
 
 /// A nats-server config with JetStream, TLS with `certs`, and `authorization`.
 fn nats_config(certs: &Certs, authorization: &str) -> &'static str {
+    nats_config_with(certs, &format!("authorization {{ {authorization} }}"))
+}
+
+/// A nats-server config with JetStream, TLS with `certs`, and `auth` (whole settings).
+fn nats_config_with(certs: &Certs, auth: &str) -> &'static str {
     let text = format!(
         "jetstream {{ sync_interval: always }}\nmax_payload: 1MB\n\
-         tls {{ cert_file: \"{}\", key_file: \"{}\" }}\nauthorization {{ {authorization} }}\n",
+         tls {{ cert_file: \"{}\", key_file: \"{}\" }}\n{auth}\n",
         certs.cert.display(),
         certs.key.display()
     );
@@ -110,6 +115,29 @@ async fn nats_over_tls_with_an_nkey_seed_file() {
     })
     .await;
     shop(&stack).await;
+}
+
+#[tokio::test]
+async fn nats_over_tls_with_a_creds_file() {
+    let certs = Certs::generate();
+    let operator = testkit::nats_jwt::Operator::create();
+    let creds = certs.dir.join("user.creds");
+    std::fs::write(&creds, &operator.creds).unwrap();
+    let ca = certs.ca.to_string_lossy().into_owned();
+    let stack = Stack::start(StackOptions {
+        workers: 1,
+        nats_config: nats_config_with(&certs, &operator.server_config),
+        env: env(&[("NATS_TLS_CA_FILE", &ca), ("NATS_CREDS_FILE", &creds.to_string_lossy())]),
+        ..Default::default()
+    })
+    .await;
+    shop(&stack).await;
+    let anonymous = async_nats::ConnectOptions::new()
+        .require_tls(true)
+        .add_root_certificates(certs.ca.clone())
+        .connect(stack.nats.url())
+        .await;
+    assert!(anonymous.is_err(), "the operator-mode server refuses a client without creds");
 }
 
 /// A server certificate the configured CA did not sign is refused, saying why.

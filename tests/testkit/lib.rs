@@ -9,6 +9,7 @@
 //! - [`profile`]: an HTTP server for the client's UCP profile.
 //! - [`fake_llm`]: a fake model provider speaking Gemini's and OpenAI's wire formats.
 //! - [`tls`]: a CA and a server certificate for TLS tests.
+//! - [`nats_jwt`]: an operator, account and user for NATS creds-file tests.
 //! - [`client`]: a JSON-RPC client for the ingress.
 //! - [`stack`]: all of the above wired together.
 
@@ -16,6 +17,7 @@ pub mod client;
 pub mod db;
 pub mod fake_llm;
 pub mod nats;
+pub mod nats_jwt;
 pub mod pg;
 pub mod process;
 pub mod profile;
