@@ -86,19 +86,12 @@ fn claims(sub: &str) -> Value {
 async fn call(client: &Client, token: &str) -> (StatusCode, Option<String>, Value) {
     let message = testkit::client::message(action(json!({"action": "search_shopping_catalog", "query": "cookies"})), None);
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"message": message}});
-    let response = client
-        .http
-        .post(format!("{}/", client.base))
-        .header("authorization", format!("Bearer {token}"))
-        .header("x-a2a-extensions", testkit::client::EXTENSION_URI)
-        .header("ucp-agent", format!("profile=\"{}\"", client.profile))
-        .json(&body)
-        .send()
-        .await
-        .expect("ingress answers");
-    let status = response.status();
-    let challenge = response.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
-    (status, challenge, response.json().await.unwrap_or(Value::Null))
+    let bearer = format!("Bearer {token}");
+    let (status, headers, body) = client
+        .post_with_headers(body.to_string().into_bytes(), &[("authorization", Some(&bearer))])
+        .await;
+    let challenge = headers.get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
+    (status, challenge, body)
 }
 
 async fn accepted(client: &Client, token: &str) {

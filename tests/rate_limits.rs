@@ -18,17 +18,9 @@ fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 /// A cheap authenticated request: `tasks/get` of a task that does not exist.
 async fn probe(client: &Client) -> (StatusCode, Value, Option<String>) {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"id": uuid::Uuid::new_v4().to_string()}});
-    let response = client
-        .http
-        .post(format!("{}/", client.base))
-        .header("authorization", format!("Bearer {}", client.token))
-        .json(&body)
-        .send()
-        .await
-        .expect("ingress answers");
-    let status = response.status();
-    let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
-    (status, response.json().await.unwrap_or(Value::Null), retry_after)
+    let (status, headers, body) = client.post_with_headers(body.to_string().into_bytes(), &[]).await;
+    let retry_after = headers.get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+    (status, body, retry_after)
 }
 
 #[tokio::test]

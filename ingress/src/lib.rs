@@ -109,7 +109,7 @@ pub async fn jwt_verifier(config: &Config) -> anyhow::Result<auth::jwt::JwtVerif
             let min_refresh = Duration::from_secs(config.auth_jwks_min_refresh.max(1));
             let trusted = config.http_trust.certificates().map_err(anyhow::Error::msg)?;
             let jwks = auth::jwks::Jwks::new(url, algorithm, min_refresh, &trusted).context("building the JWKS client")?;
-            jwks.refresh(false).await;
+            jwks.refresh().await;
             auth::jwt::Keys::Jwks(Arc::new(jwks))
         }
     };

@@ -137,7 +137,8 @@ impl RateLimiter {
     }
 
     /// What to add to the shared totals now: each active key's pending count in its window (0
-    /// to only read), and its previous window (to read every replica's total).
+    /// to only read) and a read of the window before (for the sliding estimate), one row per
+    /// (key, window).
     fn take_pending(&self) -> Vec<(String, i64, i64)> {
         let window = now_ms().div_euclid(1000);
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -147,6 +148,7 @@ impl RateLimiter {
         for (key, counter) in counters.iter_mut() {
             roll(counter, window, key, &mut rows);
             rows.push((key.clone(), counter.window, counter.pending as i64));
+            rows.push((key.clone(), counter.window - 1, 0));
             counter.pending = 0;
         }
         rows.sort();
@@ -227,15 +229,7 @@ async fn share(limiter: std::sync::Weak<RateLimiter>, pool: PgPool) {
         if rows.is_empty() {
             continue;
         }
-        let mut read_back = rows.clone();
-        // Read the previous window of each key too, for the sliding estimate.
-        read_back.extend(rows.iter().map(|(k, w, _)| (k.clone(), w - 1, 0)));
-        read_back.sort();
-        read_back.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1 && {
-            b.2 += a.2;
-            true
-        });
-        match store::rate_counts::add(&pool, limiter.replica, &read_back).await {
+        match store::rate_counts::add(&pool, limiter.replica, &rows).await {
             Ok(totals) => {
                 if failing {
                     tracing::info!("rate limit counts shared again across ingress replicas");
@@ -280,7 +274,7 @@ mod tests {
         let limiter = RateLimiter::start(Limits { principal: 10, ip: 0 }, None);
         assert!(limiter.check_principal("alice").is_ok());
         let rows = limiter.take_pending();
-        let (key, window, count) = rows.iter().find(|r| r.0 == "p:alice").cloned().unwrap();
+        let (key, window, count) = rows.iter().filter(|r| r.0 == "p:alice").max_by_key(|r| r.1).cloned().unwrap();
         assert_eq!(count, 1);
         // Another replica admitted 9 in the same window.
         limiter.absorb(vec![store::rate_counts::Total {

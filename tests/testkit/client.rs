@@ -41,6 +41,16 @@ impl Client {
 
     /// POSTs raw bytes with the usual headers, plus or minus some.
     pub async fn post(&self, body: Vec<u8>, headers: &[(&str, Option<&str>)]) -> (StatusCode, Value) {
+        let (status, _, value) = self.post_with_headers(body, headers).await;
+        (status, value)
+    }
+
+    /// As [`Client::post`], also returning the response's headers.
+    pub async fn post_with_headers(
+        &self,
+        body: Vec<u8>,
+        headers: &[(&str, Option<&str>)],
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
         let mut map = vec![
             ("authorization".to_owned(), Some(format!("Bearer {}", self.token))),
             ("content-type".to_owned(), Some("application/json".to_owned())),
@@ -59,9 +69,10 @@ impl Client {
         }
         let response = request.send().await.expect("ingress answers");
         let status = response.status();
+        let headers = response.headers().clone();
         let text = response.text().await.expect("body");
         let value = serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text }));
-        (status, value)
+        (status, headers, value)
     }
 
     /// `message/send` with the usual headers, returning the raw HTTP response (or the transport

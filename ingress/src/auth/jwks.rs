@@ -64,13 +64,13 @@ impl Jwks {
 
     /// The key for `kid` (a token without `kid` is accepted when the set holds one key).
     pub async fn key(&self, kid: Option<&str>) -> Result<Arc<DecodingKey>, KeyError> {
-        let (found, stale, may_refresh) = self.lookup(kid).await;
-        if let (Some(key), false) = (&found, stale) {
+        let (found, due) = self.lookup(kid).await;
+        if let (Some(key), false) = (&found, due) {
             return Ok(key.clone());
         }
-        if stale || may_refresh {
-            self.refresh(found.is_none()).await;
-            if let (Some(key), _, _) = self.lookup(kid).await {
+        if due {
+            self.refresh().await;
+            if let (Some(key), _) = self.lookup(kid).await {
                 return Ok(key);
             }
         }
@@ -84,8 +84,9 @@ impl Jwks {
         }
     }
 
-    /// The key if present, whether the set is due, and whether an unknown `kid` may refresh.
-    async fn lookup(&self, kid: Option<&str>) -> (Option<Arc<DecodingKey>>, bool, bool) {
+    /// The key if present, and whether a fetch is due: the set is stale or lacks the key, and
+    /// the last attempt is older than the refresh limit.
+    async fn lookup(&self, kid: Option<&str>) -> (Option<Arc<DecodingKey>>, bool) {
         let set = self.set.read().await;
         let found = match kid {
             Some(kid) => set.keys.get(kid).cloned(),
@@ -94,18 +95,16 @@ impl Jwks {
         };
         let stale = set.fetched_at.is_none_or(|at| at.elapsed() >= JWKS_TTL);
         let may_refresh = set.attempted_at.is_none_or(|at| at.elapsed() >= self.min_refresh);
-        (found, stale && may_refresh, may_refresh)
+        let due = (stale || found.is_none()) && may_refresh;
+        (found, due)
     }
 
-    /// Fetches the set again (one fetch at a time; callers that waited reuse its result).
-    /// `for_unknown_kid`: a refresh asked for by an unknown kid, which the rate limit bounds.
-    pub async fn refresh(&self, for_unknown_kid: bool) {
+    /// Fetches the set again, at most once per refresh limit: callers that waited for a fetch
+    /// in progress reuse its result.
+    pub async fn refresh(&self) {
         let _one = self.refreshing.lock().await;
-        {
-            let set = self.set.read().await;
-            if set.attempted_at.is_some_and(|at| at.elapsed() < self.min_refresh) && (for_unknown_kid || set.fetched_at.is_some()) {
-                return;
-            }
+        if self.set.read().await.attempted_at.is_some_and(|at| at.elapsed() < self.min_refresh) {
+            return;
         }
         let fetched = self.fetch().await;
         let mut set = self.set.write().await;

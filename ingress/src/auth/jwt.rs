@@ -30,7 +30,7 @@ struct Minted<'a> {
 /// Where verification keys come from.
 pub enum Keys {
     /// HS256: one shared secret, which also mints development tokens.
-    Secret { decoding: DecodingKey, encoding: EncodingKey },
+    Secret { decoding: Arc<DecodingKey>, encoding: EncodingKey },
     /// RS256, ES256 or EdDSA: the identity provider's published keys, by `kid`.
     Jwks(Arc<Jwks>),
 }
@@ -83,14 +83,14 @@ impl JwtVerifier {
             return Err(invalid());
         }
         let key = match &self.keys {
-            Keys::Secret { decoding, .. } => KeyRef::Borrowed(decoding),
+            Keys::Secret { decoding, .. } => decoding.clone(),
             Keys::Jwks(jwks) => match jwks.key(header.kid.as_deref()).await {
-                Ok(key) => KeyRef::Shared(key),
+                Ok(key) => key,
                 Err(KeyError::Unknown) => return Err(invalid()),
                 Err(KeyError::Unavailable) => return Err(Error::Unavailable("authentication keys")),
             },
         };
-        let data = decode::<Claims>(token, key.get(), &self.validation).map_err(|e| {
+        let data = decode::<Claims>(token, &key, &self.validation).map_err(|e| {
             Error::Unauthenticated(
                 match e.kind() {
                     ErrorKind::ExpiredSignature => "the token expired".to_owned(),
@@ -131,22 +131,8 @@ impl Keys {
     /// HS256 keys from the shared secret.
     pub fn secret(secret: &[u8]) -> Keys {
         Keys::Secret {
-            decoding: DecodingKey::from_secret(secret),
+            decoding: Arc::new(DecodingKey::from_secret(secret)),
             encoding: EncodingKey::from_secret(secret),
-        }
-    }
-}
-
-enum KeyRef<'a> {
-    Borrowed(&'a DecodingKey),
-    Shared(Arc<DecodingKey>),
-}
-
-impl KeyRef<'_> {
-    fn get(&self) -> &DecodingKey {
-        match self {
-            KeyRef::Borrowed(key) => key,
-            KeyRef::Shared(key) => key,
         }
     }
 }
