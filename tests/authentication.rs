@@ -204,19 +204,6 @@ async fn keys_rotate_without_a_restart_and_unknown_kids_are_rate_limited() {
     accepted(&client, &sign(&k1, Algorithm::ES256, Some("k1"), claims("alice"))).await;
 }
 
-fn cli(stack: &Stack, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(testkit::bin_dir().join("cartwright-ingress"))
-        .args(args)
-        .envs(stack.env())
-        .output()
-        .expect("the CLI runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// `X-API-Key` `message/send` of a search: (status, body).
 async fn call_with_key(client: &Client, key: &str) -> (StatusCode, Value) {
     let message = testkit::client::message(action(json!({"action": "search_shopping_catalog", "query": "cookies"})), Some("svc-ctx"));
@@ -233,7 +220,7 @@ async fn api_keys_are_created_listed_and_revoked_by_the_operator() {
         ..Default::default()
     })
     .await;
-    let (ok, key, said) = cli(&stack, &["api-key", "create", "--principal", "svc-agent", "--name", "partner"]);
+    let (ok, key, said) = stack.cli(&["api-key", "create", "--principal", "svc-agent", "--name", "partner"]);
     assert!(ok, "{said}");
     let key = key.trim().to_owned();
     assert!(key.starts_with("cw_"), "{key}");
@@ -256,7 +243,7 @@ async fn api_keys_are_created_listed_and_revoked_by_the_operator() {
         .unwrap();
     assert_eq!(stored, 0, "only a hash of the secret is stored");
 
-    let (ok, listing, _) = cli(&stack, &["api-key", "list"]);
+    let (ok, listing, _) = stack.cli(&["api-key", "list"]);
     assert!(ok && listing.contains(&id) && listing.contains("svc-agent") && listing.contains("partner"), "{listing}");
     assert!(!listing.contains(key.rsplit('_').next().unwrap()), "the listing never shows secrets");
 
@@ -268,7 +255,7 @@ async fn api_keys_are_created_listed_and_revoked_by_the_operator() {
 
     let (_replica, replica_client) = stack.start_replica("unused").await;
     assert_eq!(call_with_key(&replica_client, &key).await.0, StatusCode::OK, "the key works on every ingress");
-    let (ok, _, said) = cli(&stack, &["api-key", "revoke", &id]);
+    let (ok, _, said) = stack.cli(&["api-key", "revoke", &id]);
     assert!(ok, "{said}");
     for ingress in [&client, &replica_client] {
         testkit::eventually(Duration::from_secs(5), "the revoked key to be refused on every ingress", || {
@@ -277,8 +264,8 @@ async fn api_keys_are_created_listed_and_revoked_by_the_operator() {
         })
         .await;
     }
-    let (ok, listing, _) = cli(&stack, &["api-key", "list"]);
+    let (ok, listing, _) = stack.cli(&["api-key", "list"]);
     assert!(ok && !listing.lines().any(|l| l.starts_with(&id) && l.trim_end().ends_with('-')), "revocation is listed: {listing}");
-    let (ok, _, said) = cli(&stack, &["api-key", "revoke", "0000000000000000"]);
+    let (ok, _, said) = stack.cli(&["api-key", "revoke", "0000000000000000"]);
     assert!(!ok && said.contains("no API key"), "{said}");
 }

@@ -141,6 +141,9 @@ pub enum Command {
     /// Create, list or revoke API keys.
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
+    /// Inspect, replay or discard dead letters.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
     /// Print a bearer token for a principal (HS256 only).
     Token {
         /// The principal (`sub`).
@@ -149,6 +152,9 @@ pub enum Command {
         /// Seconds the token is valid.
         #[arg(long, default_value_t = 86_400)]
         ttl: u64,
+        /// Give the token the admin role (`"roles": ["admin"]`), for the admin API.
+        #[arg(long)]
+        admin: bool,
     },
 }
 
@@ -169,6 +175,9 @@ pub enum ApiKeyCommand {
         /// A label for operators.
         #[arg(long, default_value = "")]
         name: String,
+        /// The key may use the admin API (dead letters).
+        #[arg(long)]
+        admin: bool,
     },
     /// List every key (ids, principals, names, when created and revoked; never secrets).
     List,
@@ -176,6 +185,36 @@ pub enum ApiKeyCommand {
     Revoke {
         /// The key's id (the part after `cw_`, before the second `_`).
         id: String,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum DlqCommand {
+    /// List dead letters, oldest first.
+    List {
+        #[command(flatten)]
+        filters: crate::dlq::FilterArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one dead letter in full (JSON).
+    Show { id: u64 },
+    /// Replay dead letters: each task runs again in its place, then the ones behind it.
+    Replay {
+        /// Dead letter ids.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        ids: Vec<u64>,
+        /// Every dead letter matching the filters.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        filters: crate::dlq::FilterArgs,
+    },
+    /// Discard dead letters: each task fails visibly and its conversation moves on.
+    Discard {
+        #[arg(required = true)]
+        ids: Vec<u64>,
     },
 }
 

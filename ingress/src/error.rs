@@ -4,7 +4,8 @@
 //! body, 431 for oversized headers, 429 (with `Retry-After`) for a rate limit or when the caller's daily token budget is
 //! spent, 503 (with `Retry-After`) when PostgreSQL or NATS is unavailable or the ingress is at
 //! capacity, 504 when a request outlives the request timeout. Internal errors get a
-//! generic message; the cause is logged here and nowhere else.
+//! generic message; the cause is logged here and nowhere else. The admin API's REST endpoints
+//! answer the same errors as [`Rest`]: an HTTP status and `{"error": {"code", "message"}}`.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +21,10 @@ pub const OVERLOAD_RETRY_AFTER_SECS: u64 = 1;
 pub enum Error {
     #[error("authentication required: {0}")]
     Unauthenticated(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("not found: {0}")]
+    NotFound(String),
     #[error("request body is larger than {0} bytes")]
     BodyTooLarge(usize),
     #[error("request headers are larger than {0} bytes")]
@@ -72,9 +77,12 @@ pub enum Error {
 impl Error {
     pub fn code(&self) -> i64 {
         match self {
-            Error::Unauthenticated(_) | Error::BodyTooLarge(_) | Error::HeadersTooLarge(_) | Error::InvalidRequest(_) => {
-                codes::INVALID_REQUEST
-            }
+            Error::Unauthenticated(_)
+            | Error::Forbidden(_)
+            | Error::BodyTooLarge(_)
+            | Error::HeadersTooLarge(_)
+            | Error::InvalidRequest(_) => codes::INVALID_REQUEST,
+            Error::NotFound(_) => codes::INVALID_PARAMS,
             Error::ContentType(_) => codes::CONTENT_TYPE_NOT_SUPPORTED,
             Error::Parse(_) => codes::PARSE_ERROR,
             Error::MethodNotFound(_) => codes::METHOD_NOT_FOUND,
@@ -95,6 +103,7 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
             Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -164,6 +173,62 @@ impl Error {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(OVERLOAD_RETRY_AFTER_SECS));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// An error of the REST endpoints (the admin API): the HTTP status says what happened and the
+/// body is `{"error": {"code": "...", "message": "..."}}`; a client mistake is never a 500.
+#[derive(Debug)]
+pub struct Rest(pub Error);
+
+impl From<Error> for Rest {
+    fn from(error: Error) -> Self {
+        Rest(error)
+    }
+}
+
+impl From<queue::Error> for Rest {
+    fn from(error: queue::Error) -> Self {
+        Rest(error.into())
+    }
+}
+
+impl IntoResponse for Rest {
+    fn into_response(self) -> Response {
+        let error = self.0;
+        let (status, code) = match &error {
+            Error::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Error::BodyTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            Error::HeadersTooLarge(_) => (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large"),
+            Error::ContentType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            Error::Parse(_) | Error::InvalidRequest(_) | Error::InvalidParams(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            Error::RateLimited { .. } | Error::TokenBudgetExhausted { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Error::Unavailable(_) | Error::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Error::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        if let Error::Internal(cause) = &error {
+            tracing::error!(cause = %cause, "internal error");
+        }
+        let body = json!({ "error": { "code": code, "message": error.to_string() } });
+        let mut response = (status, axum::Json(body)).into_response();
+        match error {
+            Error::Unauthenticated(_) => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"cartwright\", error=\"invalid_token\""),
+                );
+            }
+            Error::Unavailable(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
             }
             _ => {}
         }

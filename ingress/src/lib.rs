@@ -11,12 +11,17 @@
 //! - [`ucp`]: UCP-Agent header, client profiles, capability negotiation.
 //! - [`well_known`]: agent card and UCP business profile, with ETags.
 //! - [`health`]: liveness and readiness.
+//! - [`dlq`]: operators' work on dead letters (list, show, replay, discard), for the CLI and
+//!   the admin API.
+//! - [`admin`]: the admin API (admin role required).
 //! - [`task_store`]: task accepts and reads, batched across concurrent requests.
 
 pub mod a2a;
+pub mod admin;
 pub mod admission;
 pub mod auth;
 pub mod config;
+pub mod dlq;
 pub mod error;
 pub mod health;
 pub mod rate_limit;
@@ -85,6 +90,7 @@ pub fn app(state: AppState) -> Router {
         .route("/.well-known/ucp", get(well_known::business_profile_handler))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .merge(admin::routes())
         .nest_service("/images", ServeDir::new(&state.config.images_dir))
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body))
@@ -134,6 +140,9 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
     queue::ensure_streams(&js, &config.topology.topology())
         .await
         .context("ensuring the task stream")?;
+    queue::dlq::ensure_dead_letters(&js, &config.topology.topology())
+        .await
+        .context("ensuring the dead-letter streams")?;
     let watcher = TaskWatcher::start(database_url.expose())
         .await
         .context("listening for task changes")?;

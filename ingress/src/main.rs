@@ -1,6 +1,7 @@
 use anyhow::Context as _;
 use clap::Parser;
-use ingress::config::{ApiKeyCommand, Command};
+use ingress::config::{ApiKeyCommand, Command, DlqCommand};
+use ingress::dlq::{self, Action};
 use ingress::Config;
 
 /// mimalloc instead of glibc malloc: malloc and free were about a tenth of the machine's CPU
@@ -33,13 +34,82 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(products, "database migrated and catalog loaded");
             Ok(())
         }
-        Command::Token { subject, ttl } => {
+        Command::Token { subject, ttl, admin } => {
             let jwt = ingress::jwt_verifier(&config).await?;
-            println!("{}", jwt.mint(&subject, ttl).map_err(anyhow::Error::msg)?);
+            println!("{}", jwt.mint(&subject, ttl, admin).map_err(anyhow::Error::msg)?);
             Ok(())
         }
         Command::ApiKey(command) => api_key(&config, command).await,
+        Command::Dlq(command) => dead_letters(&config, command).await,
     }
+}
+
+/// `cartwright-ingress dlq ...`: the operator's dead-letter work, over NATS and PostgreSQL.
+async fn dead_letters(config: &Config, command: DlqCommand) -> anyhow::Result<()> {
+    let database_url = config.database.url().map_err(anyhow::Error::msg)?;
+    let pool = store::connect(database_url.expose(), 2)
+        .await
+        .context("connecting to PostgreSQL")?;
+    let (_nats, js) = queue::connect(&config.topology).await.context("connecting to NATS")?;
+    let partitions = config.topology.partitions;
+    let (ids, action) = match command {
+        DlqCommand::List { filters, json } => {
+            let listed = dlq::list(&js, &filters.parse()?).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&listed)?);
+                return Ok(());
+            }
+            println!("{:>6}  {:<20}  {:<14}  {:>8}  {:>4}  {:<36}  {:<24}  error", "id", "dead-lettered", "reason", "attempts", "part", "task", "context");
+            for stored in &listed {
+                let record = &stored.record;
+                let task = record.task_id.map(|t| t.to_string()).unwrap_or_else(|| "-".into());
+                let error: String = record.error.chars().take(80).collect();
+                println!(
+                    "{:>6}  {:<20}  {:<14}  {:>8}  {:>4}  {:<36}  {:<24}  {error}",
+                    stored.id,
+                    stored.dead_lettered_at.format("%Y-%m-%d %H:%M:%S"),
+                    record.reason,
+                    record.attempts,
+                    record.partition,
+                    task,
+                    record.context_id.as_deref().unwrap_or("-"),
+                );
+            }
+            eprintln!("{} dead letter(s)", listed.len());
+            return Ok(());
+        }
+        DlqCommand::Show { id } => {
+            let stored = dlq::show(&js, id).await?.ok_or_else(|| anyhow::anyhow!("no dead letter {id}"))?;
+            println!("{}", serde_json::to_string_pretty(&stored)?);
+            return Ok(());
+        }
+        DlqCommand::Replay { ids, all: true, filters } if ids.is_empty() => {
+            let listed = dlq::list(&js, &filters.parse()?).await?;
+            (listed.iter().map(|stored| stored.id).collect::<Vec<_>>(), Action::Replay)
+        }
+        DlqCommand::Replay { ids, .. } => (ids, Action::Replay),
+        DlqCommand::Discard { ids } => (ids, Action::Discard),
+    };
+    let mut missing = 0;
+    for id in ids {
+        let outcome = dlq::release(&pool, &js, partitions, id, action).await?;
+        match outcome.result {
+            "not_found" => {
+                missing += 1;
+                eprintln!("dead letter {id}: not found (replayed or discarded already?)");
+            }
+            result => println!(
+                "dead letter {id}: {result}; task {}; {} message(s) republished{}",
+                outcome.task_id.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+                outcome.republished,
+                if outcome.applied_before { " (its turn had been applied before)" } else { "" },
+            ),
+        }
+    }
+    if missing > 0 {
+        anyhow::bail!("{missing} dead letter(s) not found");
+    }
+    Ok(())
 }
 
 /// `cartwright-ingress api-key ...`: the operator's key management, straight on the database.
@@ -49,11 +119,12 @@ async fn api_key(config: &Config, command: ApiKeyCommand) -> anyhow::Result<()> 
         .await
         .context("connecting to PostgreSQL")?;
     match command {
-        ApiKeyCommand::Create { principal, name } => {
+        ApiKeyCommand::Create { principal, name, admin } => {
             ingress::auth::Principal::new(principal.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
             let new = ingress::auth::api_keys::generate();
-            store::api_keys::insert(&pool, &new.id, &principal, &name, &new.secret_hash).await?;
-            eprintln!("API key {} for principal {principal:?} created; it is shown once:", new.id);
+            store::api_keys::insert(&pool, &new.id, &principal, &name, &new.secret_hash, admin).await?;
+            let role = if admin { " (admin)" } else { "" };
+            eprintln!("API key {} for principal {principal:?}{role} created; it is shown once:", new.id);
             println!("{}", new.key);
         }
         ApiKeyCommand::List => {

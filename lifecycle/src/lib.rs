@@ -8,7 +8,7 @@ pub mod tls;
 
 use tracing_subscriber::EnvFilter;
 
-/// Structured JSON logs on stdout, one event per line, with the current span's fields (task
+/// Structured JSON logs on stderr, one event per line, with the current span's fields (task
 /// and context ids of a turn, method and path of a request).
 pub fn init_logging(filter: &str) -> Result<(), tracing_subscriber::filter::ParseError> {
     tracing_subscriber::fmt()
@@ -16,6 +16,9 @@ pub fn init_logging(filter: &str) -> Result<(), tracing_subscriber::filter::Pars
         .with_current_span(true)
         .with_span_list(false)
         .with_env_filter(EnvFilter::try_new(filter)?)
+        // Standard error: standard output is for what a command prints (a token, a key, a
+        // listing), which scripts read.
+        .with_writer(std::io::stderr)
         .init();
     Ok(())
 }

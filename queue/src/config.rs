@@ -20,6 +20,10 @@ pub const MAX_ACK_PENDING_DEFAULT: i64 = 1024;
 pub const STREAMS_DEFAULT: u32 = 4;
 /// Default seconds JetStream remembers a Nats-Msg-Id.
 pub const DUPLICATE_WINDOW_DEFAULT: u64 = 120;
+/// Default deliveries of a message before it is dead-lettered.
+pub const MAX_DELIVER_DEFAULT: i64 = 20;
+/// Default seconds dead letters are kept: 30 days.
+pub const DLQ_MAX_AGE_DEFAULT: u64 = 30 * 24 * 60 * 60;
 
 #[derive(Debug, Clone, Args)]
 pub struct TopologyArgs {
@@ -46,6 +50,12 @@ pub struct TopologyArgs {
     /// Deliveries in flight per partition across all workers.
     #[arg(long, env = "MAX_ACK_PENDING", default_value_t = MAX_ACK_PENDING_DEFAULT)]
     pub max_ack_pending: i64,
+    /// Deliveries of a task message (each a failed attempt) before it is dead-lettered.
+    #[arg(long, env = "MAX_DELIVER", default_value_t = MAX_DELIVER_DEFAULT)]
+    pub max_deliver: i64,
+    /// Seconds dead letters are kept in CARTWRIGHT_DLQ before the server drops them.
+    #[arg(long, env = "DLQ_MAX_AGE", default_value_t = DLQ_MAX_AGE_DEFAULT)]
+    pub dlq_max_age: u64,
 }
 
 /// How to reach NATS securely: TLS (with a CA file to trust, and a client certificate for
@@ -167,6 +177,12 @@ impl TopologyArgs {
         if self.max_ack_pending < 1 {
             return Err("MAX_ACK_PENDING must be at least 1".into());
         }
+        if self.max_deliver < 2 {
+            return Err("MAX_DELIVER must be at least 2".into());
+        }
+        if self.dlq_max_age < 60 {
+            return Err("DLQ_MAX_AGE must be at least 60 seconds".into());
+        }
         Ok(())
     }
 
@@ -178,6 +194,8 @@ impl TopologyArgs {
             duplicate_window: Duration::from_secs(self.duplicate_window),
             ack_wait: Duration::from_secs(self.ack_wait),
             max_ack_pending: self.max_ack_pending,
+            max_deliver: self.max_deliver,
+            dlq_max_age: Duration::from_secs(self.dlq_max_age),
         }
     }
 }

@@ -5,8 +5,10 @@
 //!   PARTITIONS, ...).
 //! - [`topology`]: the task stream and the partition consumers, created or updated idempotently.
 //! - [`publish`]: publishing a task envelope with `Nats-Msg-Id` and awaiting the server's PubAck.
+//! - [`dlq`]: the dead-letter stream, and the advisory stream that feeds it.
 
 pub mod config;
+pub mod dlq;
 pub mod publish;
 pub mod topology;
 
@@ -52,7 +54,7 @@ pub enum ConnectError {
     Nats(async_nats::ConnectError),
 }
 
-pub use publish::publish_task;
+pub use publish::{publish_raw, publish_task, publish_task_as};
 pub use topology::{ensure_consumer, ensure_consumers, ensure_streams, Topology};
 
 /// What can go wrong talking to JetStream.
@@ -70,9 +72,16 @@ pub enum Error {
     PublishTimeout(std::time::Duration),
     #[error("could not encode the envelope: {0}")]
     Encode(#[from] serde_json::Error),
+    #[error("dead-letter stream: {0}")]
+    Dlq(String),
 }
 
 impl Error {
+    /// Any other JetStream failure, by its message.
+    pub fn other(error: impl std::fmt::Display) -> Error {
+        Error::Dlq(error.to_string())
+    }
+
     /// True when a publish found no stream for its subject: the server lost or never had the
     /// task streams, and `ensure_streams` should create them before publishing again.
     pub fn is_stream_missing(&self) -> bool {

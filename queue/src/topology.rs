@@ -28,6 +28,11 @@ pub struct Topology {
     pub ack_wait: Duration,
     /// How many messages of one partition may be in flight at once, across all workers.
     pub max_ack_pending: i64,
+    /// Deliveries of a message before the server gives up on it (and a max-deliveries advisory
+    /// turns it into a dead letter).
+    pub max_deliver: i64,
+    /// How long dead letters are kept.
+    pub dlq_max_age: Duration,
 }
 
 /// Creates the task streams, or updates them to this configuration.
@@ -79,9 +84,10 @@ pub fn consumer_config(partition: u32, topology: &Topology) -> consumer::pull::C
         filter_subject: task_subject(partition),
         ack_policy: consumer::AckPolicy::Explicit,
         ack_wait: topology.ack_wait,
-        // Redelivery is never given up: a turn that fails for good is committed as a failed
-        // task, so only infrastructure faults come back, and those must not lose the task.
-        max_deliver: -1,
+        // Waits (an unreachable database, providers down) keep the message in the worker
+        // without a redelivery, so deliveries count real failures only; past the last one the
+        // max-deliveries advisory makes it a dead letter (see `dlq`).
+        max_deliver: topology.max_deliver,
         max_ack_pending: topology.max_ack_pending,
         deliver_policy: consumer::DeliverPolicy::All,
         ..Default::default()

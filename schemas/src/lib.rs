@@ -6,6 +6,7 @@
 //! - [`ucp`]: UCP 2026-01-11 checkout documents, money in integer minor units.
 //! - [`action`]: the commerce actions a message can carry, parsed and validated.
 //! - [`agent`]: model replies, tool calls, session history and token usage.
+//! - [`dead_letter`]: dead-lettered messages: why, where from, which task; the DLQ names.
 //! - [`merchant`]: the merchant's name, currency, payment handlers and UCP capabilities.
 //! - [`queue`]: the JetStream envelope, subjects, partition function and topology names.
 //! - [`state`]: task states, how each is entered and left.
@@ -15,6 +16,7 @@
 pub mod a2a;
 pub mod action;
 pub mod agent;
+pub mod dead_letter;
 pub mod merchant;
 pub mod queue;
 pub mod redact;

@@ -15,14 +15,17 @@ pub struct ApiKey {
     pub secret_hash: Vec<u8>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The key may use the admin API.
+    pub admin: bool,
 }
 
-pub async fn insert(pool: &PgPool, id: &str, principal: &str, name: &str, secret_hash: &[u8]) -> Result<()> {
-    sqlx::query("INSERT INTO api_keys (id, principal, name, secret_hash) VALUES ($1, $2, $3, $4)")
+pub async fn insert(pool: &PgPool, id: &str, principal: &str, name: &str, secret_hash: &[u8], admin: bool) -> Result<()> {
+    sqlx::query("INSERT INTO api_keys (id, principal, name, secret_hash, admin) VALUES ($1, $2, $3, $4, $5)")
         .bind(id)
         .bind(principal)
         .bind(name)
         .bind(secret_hash)
+        .bind(admin)
         .execute(pool)
         .await?;
     Ok(())

@@ -9,6 +9,7 @@
 //! - [`api_keys`]: API keys by id, stored as hashes; revocation.
 //! - [`batch`]: many concurrent callers, one statement or transaction per batch.
 //! - [`config`]: the database settings (URL or URL file, pool size).
+//! - [`dead_letters`]: failed attempts; dead-lettered tasks held, replayed or discarded.
 //! - [`db`]: connecting, creating the database, migrations and their currency check.
 //! - [`tasks`]: accepting tasks (idempotent on `(principal, messageId)`), reading, finishing, cancelling.
 //! - [`contexts`]: conversation sequence numbers: assigned at acceptance, fenced at apply.
@@ -29,6 +30,7 @@ pub mod checkouts;
 pub mod config;
 pub mod contexts;
 pub mod db;
+pub mod dead_letters;
 pub mod dedup;
 pub mod journal;
 pub mod notify;
@@ -59,9 +61,21 @@ pub enum Error {
     ForeignContext(String),
     #[error("catalog seed is invalid: {0}")]
     Seed(String),
+    /// A failure injected by a test build's fault point (`workers/src/fault.rs`).
+    #[error("injected fault ({})", if *permanent { "permanent" } else { "retryable" })]
+    Injected { permanent: bool },
 }
 
 impl Error {
+    /// True when no retry can make the operation succeed: the stored data it works on is
+    /// malformed or belongs to someone else. A turn that fails so is dead-lettered at once.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            Error::Document(_) | Error::StoredRequest(_) | Error::ForeignContext(_) | Error::Injected { permanent: true }
+        )
+    }
+
     /// True when the error says the database could not be reached or the connection broke,
     /// as opposed to a statement that failed on its own.
     pub fn is_unavailable(&self) -> bool {

@@ -41,6 +41,16 @@ pub async fn task_changed(conn: &mut PgConnection, id: Uuid) -> Result<()> {
     Ok(())
 }
 
+/// Announces, on commit of the caller's transaction, that tasks `ids` changed.
+pub async fn tasks_changed(conn: &mut PgConnection, ids: &[Uuid]) -> Result<()> {
+    sqlx::query("SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload")
+        .bind(CHANNEL)
+        .bind(payloads(ids))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 async fn listen(database_url: &str) -> Result<PgListener> {
     let mut listener = PgListener::connect(database_url).await?;
     listener.listen(CHANNEL).await?;

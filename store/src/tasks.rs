@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::{fail_each, notify, violated_constraint, Error, Result, SharedError};
 
-const COLUMNS: &str = "id, principal, context_id, seq, message_id, state::text AS state, request, request_digest, sealed_credential, capabilities, \
+pub(crate) const COLUMNS: &str = "id, principal, context_id, seq, message_id, state::text AS state, request, request_digest, sealed_credential, capabilities, \
                        reply, artifacts, usage, status_message, created_at, updated_at, finished_at";
 
 /// A task as stored.
@@ -538,6 +538,8 @@ pub struct Start<'a> {
 pub struct Standing {
     /// The conversation's fence.
     pub applied_seq: i64,
+    /// The conversation's first held (dead-lettered) task, if any.
+    pub held_seq: Option<i64>,
     /// The task's state before this call (a due turn is now `working`).
     pub state: TaskState,
 }
@@ -548,11 +550,11 @@ pub struct Standing {
 /// the end, and `tasks/get` reads the state.
 pub async fn start_turns(pool: &PgPool, turns: &[Start<'_>]) -> Result<Vec<Option<Standing>>> {
     let ids: Vec<Uuid> = turns.iter().map(|t| t.id).collect();
-    let rows: Vec<(Uuid, i64, String)> = sqlx::query_as(
+    let rows: Vec<(Uuid, i64, Option<i64>, String)> = sqlx::query_as(
         "WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS i (id, principal, context_id)
          ), standing AS (
-             SELECT t.id, t.seq, t.state, c.applied_seq
+             SELECT t.id, t.seq, t.state, c.applied_seq, c.held_seq
              FROM input i
              JOIN tasks t ON t.id = i.id AND t.principal = i.principal AND t.context_id = i.context_id
              JOIN contexts c ON c.principal = t.principal AND c.context_id = t.context_id
@@ -563,7 +565,7 @@ pub async fn start_turns(pool: &PgPool, turns: &[Start<'_>]) -> Result<Vec<Optio
              WHERE t.id = s.id AND s.applied_seq = s.seq - 1 AND s.state = 'submitted'
              RETURNING t.id
          )
-         SELECT s.id, s.applied_seq, s.state::text FROM standing s",
+         SELECT s.id, s.applied_seq, s.held_seq, s.state::text FROM standing s",
     )
     .bind(&ids)
     .bind(turns.iter().map(|t| t.principal).collect::<Vec<_>>())
@@ -572,7 +574,16 @@ pub async fn start_turns(pool: &PgPool, turns: &[Start<'_>]) -> Result<Vec<Optio
     .await?;
     let mut standing: HashMap<Uuid, Standing> = rows
         .into_iter()
-        .filter_map(|(id, applied_seq, state)| TaskState::parse(&state).map(|state| (id, Standing { applied_seq, state })))
+        .filter_map(|(id, applied_seq, held_seq, state)| {
+            TaskState::parse(&state).map(|state| {
+                let standing = Standing {
+                    applied_seq,
+                    held_seq,
+                    state,
+                };
+                (id, standing)
+            })
+        })
         .collect();
     Ok(ids.iter().map(|id| standing.remove(id)).collect())
 }
@@ -598,7 +609,8 @@ pub async fn set_status_message(pool: &PgPool, id: Uuid, message: &Message) -> R
 /// Tasks accepted, and last touched, before `before` whose conversation has not applied them
 /// yet (cancelled ones included: the fence must still move past them). Candidates for
 /// republishing. A task a worker touched since (an agent turn waiting for its provider) is
-/// still alive in JetStream and is left alone.
+/// still alive in JetStream and is left alone, and so is a conversation held behind a
+/// dead-lettered task (an operator's replay or discard republishes it).
 pub async fn unapplied_before(pool: &PgPool, before: DateTime<Utc>, limit: i64) -> Result<Vec<TaskRow>> {
     let cols = COLUMNS
         .split(", ")
@@ -608,7 +620,7 @@ pub async fn unapplied_before(pool: &PgPool, before: DateTime<Utc>, limit: i64) 
     let rows = sqlx::query_as(&format!(
         "SELECT {cols} FROM contexts c
          JOIN tasks t ON t.principal = c.principal AND t.context_id = c.context_id AND t.seq > c.applied_seq
-         WHERE c.applied_seq < c.last_seq AND t.created_at < $1 AND t.updated_at < $1
+         WHERE c.applied_seq < c.last_seq AND c.held_seq IS NULL AND t.created_at < $1 AND t.updated_at < $1
          ORDER BY t.created_at LIMIT $2"
     ))
     .bind(before)

@@ -192,6 +192,21 @@ impl Stack {
         }
     }
 
+    /// Runs `cartwright-ingress <args>` with the stack's environment: (succeeded, stdout,
+    /// stderr).
+    pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        let out = std::process::Command::new(crate::bin_dir().join("cartwright-ingress"))
+            .args(args)
+            .envs(self.env())
+            .output()
+            .expect("the CLI runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// A client authenticated as `principal`.
     pub fn client(&self, principal: &str) -> Client {
         Client {
@@ -205,11 +220,16 @@ impl Stack {
 
 /// A token for `principal` whose `exp` is `valid_for_secs` from now (negative: already expired).
 pub fn token(principal: &str, valid_for_secs: i64) -> String {
+    token_with_roles(principal, valid_for_secs, &[])
+}
+
+/// A token for `principal` with the `roles` claim (`["admin"]` for the admin API).
+pub fn token_with_roles(principal: &str, valid_for_secs: i64, roles: &[&str]) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs() as i64;
-    let claims = json!({ "sub": principal, "exp": now + valid_for_secs });
+    let claims = json!({ "sub": principal, "exp": now + valid_for_secs, "roles": roles });
     encode(
         &Header::default(),
         &claims,

@@ -6,8 +6,10 @@
 //! `<point>` while applying a task whose messageId contains `<marker>`, after logging
 //! `fault point reached`. Points: `after_model_reply` (a model reply of the agent's turn
 //! journaled, nothing committed), `before_commit` (inside the transaction, effects written but
-//! not committed) and `after_commit` (committed, not acked). A build without the feature
-//! ignores the variable, with a warning at start-up.
+//! not committed) and `after_commit` (committed, not acked). Three more points act where a due
+//! turn starts its transaction instead of stopping: `fail_turn` fails it with a retryable error,
+//! `poison_turn` with a permanent one (every time), and `crash_turn` aborts the process. A build
+//! without the feature ignores the variable, with a warning at start-up.
 
 use schemas::TaskEnvelope;
 
@@ -16,6 +18,9 @@ pub enum FaultPoint {
     AfterModelReply,
     BeforeCommit,
     AfterCommit,
+    FailTurn,
+    PoisonTurn,
+    CrashTurn,
 }
 
 /// The configured fault, if any.
@@ -56,6 +61,9 @@ impl Faults {
             "after_model_reply" => FaultPoint::AfterModelReply,
             "before_commit" => FaultPoint::BeforeCommit,
             "after_commit" => FaultPoint::AfterCommit,
+            "fail_turn" => FaultPoint::FailTurn,
+            "poison_turn" => FaultPoint::PoisonTurn,
+            "crash_turn" => FaultPoint::CrashTurn,
             _ => return Err(format!("unknown fault point {point:?}")),
         };
         if marker.is_empty() {
@@ -75,6 +83,32 @@ impl Faults {
                 std::future::pending::<()>().await;
             }
         }
+    }
+
+    /// Fails (or aborts) a due turn if a failing point is configured for this task.
+    #[cfg(feature = "fault-injection")]
+    pub fn fail(&self, env: &TaskEnvelope) -> store::Result<()> {
+        let Some((point, marker)) = &self.fault else {
+            return Ok(());
+        };
+        if !env.message_id.contains(marker.as_str()) {
+            return Ok(());
+        }
+        match point {
+            FaultPoint::FailTurn => Err(store::Error::Injected { permanent: false }),
+            FaultPoint::PoisonTurn => Err(store::Error::Injected { permanent: true }),
+            FaultPoint::CrashTurn => {
+                tracing::warn!(task_id = %env.task_id, "fault point reached: aborting");
+                std::process::abort()
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Without fault injection nothing fails.
+    #[cfg(not(feature = "fault-injection"))]
+    pub fn fail(&self, _env: &TaskEnvelope) -> store::Result<()> {
+        Ok(())
     }
 
     /// Without fault injection there is nothing to reach.

@@ -36,13 +36,15 @@ pub use config::Config;
 use crate::agent::{Agent, Limits};
 use crate::commerce::actions::Settings;
 use crate::consume::conversations::{Conversations, Handler};
+use crate::consume::dead_letter::DeadLetters;
 use crate::consume::partition::Puller;
 use crate::consume::turns::{TurnBatcher, Turns};
 use crate::fault::Faults;
 use crate::payments::Payments;
 
 /// How long shutdown waits for turns in progress to finish before giving up on them (their
-/// messages are redelivered to another worker).
+/// messages are redelivered to another worker). Waiting and parked turns are given back at
+/// once, so only a turn that is running (a model call, a transaction) can take this long.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the worker until `shutdown` resolves: ensures the topology, pulls every partition,
@@ -64,6 +66,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     queue::ensure_consumers(&js, &topology)
         .await
         .context("ensuring the partition consumers")?;
+    queue::dlq::ensure_dead_letters(&js, &topology)
+        .await
+        .context("ensuring the dead-letter streams")?;
 
     let handlers = &config.payment.payment_handlers;
     let keyring = config.payment.keyring().map_err(anyhow::Error::msg)?;
@@ -81,16 +86,24 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         settings,
         faults,
     };
+    let (stop, stopped) = watch::channel(false);
+    let dead_letters = DeadLetters {
+        pool: pool.clone(),
+        js: js.clone(),
+    };
     let conversations = Conversations::new(Handler {
         turns: TurnBatcher::start(turns, config.turn_batch, config.turn_transactions),
+        dead_letters: dead_letters.clone(),
+        max_deliver: topology.max_deliver,
+        stopping: stopped.clone(),
         agent,
         simulated_turn,
     });
-    let (stop, stopped) = watch::channel(false);
     let puller = Arc::new(Puller {
         js: js.clone(),
         topology: topology.clone(),
         conversations: Arc::clone(&conversations),
+        dead_letters: dead_letters.clone(),
         batch: config.pull_batch,
         held: Arc::new(tokio::sync::Semaphore::new(config.max_held_messages)),
     });
@@ -118,6 +131,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         config.reconcile_after(),
         stopped.clone(),
     ));
+    let dead_letterer = tokio::spawn(maintenance::dead_letterer::run(js.clone(), dead_letters, stopped.clone()));
     let sweeper = tokio::spawn(maintenance::session_sweeper::run(
         pool.clone(),
         Duration::from_secs(config.session_ttl),
@@ -132,6 +146,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         let _ = puller.await;
     }
     let _ = reconciler.await;
+    let _ = dead_letterer.await;
     let _ = sweeper.await;
     if tokio::time::timeout(SHUTDOWN_GRACE, conversations.drained())
         .await

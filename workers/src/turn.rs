@@ -34,6 +34,9 @@ pub enum Applied {
     AlreadyApplied,
     /// An earlier task of the conversation has not been applied yet: try again later.
     NotYet,
+    /// An earlier task of the conversation is dead-lettered: this one waits in the database
+    /// (its status says why) until an operator releases it, which republishes it.
+    Held,
     /// The conversation does not exist: the message does not belong to this database.
     UnknownConversation,
 }
@@ -46,10 +49,6 @@ pub enum Work {
     /// Commit what the agent computed for a chat turn: its checkout changes, its reply, the
     /// session's new exchange and the tokens it used.
     Agent(Arc<Outcome>),
-    /// Record the task as failed, with a reference the operator can search the logs for. Used
-    /// when a turn fails for a reason a retry cannot fix, so the conversation is not blocked
-    /// behind it.
-    Fail,
 }
 
 /// Applies a batch of turns, each of a different conversation, in one transaction. Returns what
@@ -65,18 +64,27 @@ pub async fn apply(
     let fences = store::contexts::lock_applied_seqs(&mut tx, &keys).await?;
     let mut applied = Vec::with_capacity(batch.len());
     let mut due = Vec::new();
+    let mut waiting = Vec::new();
     for (i, (env, _)) in batch.iter().enumerate() {
         applied.push(match fences.get(&keys[i]) {
             None => Applied::UnknownConversation,
-            Some(&seq) if seq >= env.seq => Applied::AlreadyApplied,
-            Some(&seq) if seq < env.seq - 1 => Applied::NotYet,
+            Some(fence) if fence.applied_seq >= env.seq => Applied::AlreadyApplied,
+            Some(fence) if fence.waits_behind_held(env.seq) => {
+                waiting.push((env.task_id, env.context_id.as_str(), fence.held_seq.unwrap_or_default()));
+                Applied::Held
+            }
+            Some(fence) if fence.applied_seq < env.seq - 1 => Applied::NotYet,
             Some(_) => {
                 due.push(i);
                 Applied::Committed
             }
         });
     }
+    store::contexts::mark_waiting(&mut tx, &waiting).await?;
     if due.is_empty() {
+        if !waiting.is_empty() {
+            tx.commit().await?;
+        }
         return Ok(applied);
     }
 
@@ -97,6 +105,9 @@ pub async fn apply(
             Some(TaskState::Submitted | TaskState::Working)
         )
     };
+    for &i in due.iter().filter(|&&i| runnable(i)) {
+        faults.fail(batch[i].0)?;
+    }
     let mut stored = read_checkouts(&mut tx, batch, &keys, due.iter().copied().filter(|&i| runnable(i))).await?;
 
     let now = Utc::now();
@@ -137,10 +148,6 @@ pub async fn apply(
                     };
                     let (state, answer, name) = run(cx, &mut tx, env, stored.remove(&keys[i]).unwrap_or_default()).await?;
                     (state, answer, name, None)
-                }
-                Work::Fail => {
-                    let text = format!("The agent could not process this message (reference {}).", env.task_id);
-                    (TaskState::Failed, Answer { text, data: Vec::new() }, "error", None)
                 }
             };
             let (reply, artifacts) = render(env, answer, name);

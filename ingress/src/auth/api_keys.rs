@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use store::api_keys::ApiKey;
 
-use super::Principal;
+use super::{Identity, Principal};
 use crate::error::Error;
 
 /// The prefix of every key.
@@ -70,7 +70,7 @@ impl ApiKeys {
     }
 
     /// The key's owner, if the key is valid and not revoked.
-    pub async fn verify(&self, key: &str) -> Result<Principal, Error> {
+    pub async fn verify(&self, key: &str) -> Result<Identity, Error> {
         let invalid = || Error::Unauthenticated("the API key is not valid".into());
         let (id, secret) = split(key).ok_or_else(invalid)?;
         let pool = self.pool.clone();
@@ -80,9 +80,10 @@ impl ApiKeys {
             .await
             .map_err(|error| Error::from(&*error))?;
         match stored {
-            Some(stored) if stored.revoked_at.is_none() && same(&stored.secret_hash, &hash(secret)) => {
-                Principal::new(stored.principal)
-            }
+            Some(stored) if stored.revoked_at.is_none() && same(&stored.secret_hash, &hash(secret)) => Ok(Identity {
+                principal: Principal::new(stored.principal)?,
+                admin: stored.admin,
+            }),
             _ => Err(invalid()),
         }
     }

@@ -11,13 +11,17 @@ use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, Encodi
 use serde::{Deserialize, Serialize};
 
 use super::jwks::{Jwks, KeyError};
-use super::Principal;
+use super::{Identity, Principal};
 use crate::error::Error;
 
 /// What a verified token says (its `exp`, `nbf`, `iss` and `aud` are checked by validation).
 #[derive(Debug, Deserialize)]
 struct Claims {
     sub: Option<String>,
+    /// The caller's roles; [`super::ADMIN_ROLE`] grants the admin API. Anything but a list of
+    /// strings grants nothing.
+    #[serde(default)]
+    roles: serde_json::Value,
 }
 
 /// What a minted token holds.
@@ -25,6 +29,8 @@ struct Claims {
 struct Minted<'a> {
     sub: &'a str,
     exp: u64,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    roles: &'a [&'a str],
 }
 
 /// Where verification keys come from.
@@ -76,7 +82,7 @@ impl JwtVerifier {
     }
 
     /// The principal a bearer token names, if the token is valid.
-    pub async fn verify(&self, token: &str) -> Result<Principal, Error> {
+    pub async fn verify(&self, token: &str) -> Result<Identity, Error> {
         let invalid = || Error::Unauthenticated("the token is invalid".into());
         let header = decode_header(token).map_err(|_| invalid())?;
         if header.alg != self.algorithm {
@@ -102,16 +108,24 @@ impl JwtVerifier {
                 },
             )
         })?;
+        let admin = data
+            .claims
+            .roles
+            .as_array()
+            .is_some_and(|roles| roles.iter().any(|r| r.as_str() == Some(super::ADMIN_ROLE)));
         let sub = data
             .claims
             .sub
             .ok_or_else(|| Error::Unauthenticated("the token lacks the required claim sub".into()))?;
-        Principal::new(sub)
+        Ok(Identity {
+            principal: Principal::new(sub)?,
+            admin,
+        })
     }
 
-    /// A token for `subject` valid for `ttl_secs` (HS256 only: other keys are the identity
+    /// A token for `subject` valid for `ttl_secs`, with the admin role if `admin` (HS256 only: other keys are the identity
     /// provider's).
-    pub fn mint(&self, subject: &str, ttl_secs: u64) -> Result<String, String> {
+    pub fn mint(&self, subject: &str, ttl_secs: u64, admin: bool) -> Result<String, String> {
         let Keys::Secret { encoding, .. } = &self.keys else {
             return Err("tokens can be minted only with AUTH_JWT_ALGORITHM=HS256 (the identity provider mints the others)".into());
         };
@@ -122,6 +136,7 @@ impl JwtVerifier {
         let claims = Minted {
             sub: subject,
             exp: now + ttl_secs,
+            roles: if admin { &[super::ADMIN_ROLE] } else { &[] },
         };
         encode(&Header::new(Algorithm::HS256), &claims, encoding).map_err(|e| e.to_string())
     }
@@ -154,8 +169,11 @@ mod tests {
     #[tokio::test]
     async fn minted_tokens_verify_and_others_do_not() {
         let keys = verifier(b"0123456789abcdef0123456789abcdef", None);
-        let token = keys.mint("alice", 60).unwrap();
-        assert_eq!(keys.verify(&token).await.unwrap(), Principal("alice".into()));
+        let token = keys.mint("alice", 60, false).unwrap();
+        assert_eq!(keys.verify(&token).await.unwrap().principal, Principal("alice".into()));
+        assert!(!keys.verify(&token).await.unwrap().admin);
+        let admin = keys.mint("ops", 60, true).unwrap();
+        assert!(keys.verify(&admin).await.unwrap().admin);
         let other = verifier(b"another-secret-another-secret-000", None);
         assert!(matches!(other.verify(&token).await, Err(Error::Unauthenticated(_))));
         assert!(matches!(keys.verify("not.a.token").await, Err(Error::Unauthenticated(_))));
@@ -164,7 +182,7 @@ mod tests {
     #[tokio::test]
     async fn a_configured_issuer_is_required() {
         let keys = verifier(b"0123456789abcdef0123456789abcdef", Some("https://idp.example"));
-        let token = keys.mint("alice", 60).unwrap();
+        let token = keys.mint("alice", 60, false).unwrap();
         assert!(matches!(keys.verify(&token).await, Err(Error::Unauthenticated(m)) if m.contains("iss")));
     }
 }

@@ -145,6 +145,10 @@ impl Agent {
             return Ok(Decision::Skip(Applied::AlreadyApplied));
         }
         if standing.applied_seq < env.seq - 1 {
+            if standing.held_seq.is_some_and(|held| held < env.seq) {
+                // Behind a dead-lettered task: the turn transaction records it as waiting.
+                return Ok(Decision::Apply(Work::Run));
+            }
             return Ok(Decision::Skip(Applied::NotYet));
         }
         let Turn::Chat { text, payment } = &env.turn else {

@@ -9,11 +9,9 @@ use async_nats::jetstream::{AckKind, Message};
 pub enum Outcome {
     /// Done (committed now or before): never deliver again.
     Ack,
-    /// Deliver again after the delay (an earlier task of the conversation is still pending, or
-    /// the database is unreachable).
+    /// Deliver again after the delay (the turn failed and will be retried, or the worker is
+    /// shutting down and gives the message back).
     Retry(Duration),
-    /// The message can never be processed (it is not a task envelope): drop it.
-    Discard,
 }
 
 /// The first retry delay; it doubles with each delivery up to [`MAX_RETRY_DELAY`].
@@ -21,8 +19,8 @@ pub const FIRST_RETRY_DELAY: Duration = Duration::from_millis(50);
 /// The longest retry delay.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 
-/// The retry delay for a message delivered `delivered` times: exponential, capped, so a long
-/// wait behind a slow predecessor or an outage does not turn into a storm of redeliveries.
+/// The retry delay for a message delivered (or waiting) `delivered` times: exponential, capped,
+/// so a long outage does not turn into a storm of retries.
 pub fn retry_delay(delivered: i64) -> Duration {
     let exponent = delivered.clamp(1, 16) as u32 - 1;
     FIRST_RETRY_DELAY.saturating_mul(1u32 << exponent).min(MAX_RETRY_DELAY)
@@ -34,7 +32,6 @@ pub async fn acknowledge(message: &Message, outcome: Outcome) {
     let kind = match outcome {
         Outcome::Ack => AckKind::Ack,
         Outcome::Retry(delay) => AckKind::Nak(Some(delay)),
-        Outcome::Discard => AckKind::Term,
     };
     if let Err(error) = message.ack_with(kind).await {
         tracing::warn!(%error, ?outcome, "acknowledgement failed; the message will be redelivered");

@@ -10,18 +10,16 @@ use std::time::Duration;
 
 use async_nats::jetstream::Message;
 use schemas::action::Turn;
+use schemas::dead_letter::Reason;
 use schemas::TaskEnvelope;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::ack::{acknowledge, retry_delay, Outcome};
+use super::dead_letter::{DeadLetters, Origin, Recorded};
 use super::keepalive::Keepalive;
 use super::turns::TurnBatcher;
 use crate::agent::{Agent, Decision};
 use crate::turn::{Applied, Work};
-
-/// Deliveries after which a turn that keeps failing (for a reason other than the database being
-/// unreachable) is recorded as failed, so its conversation is not blocked behind it forever.
-pub const MAX_TURN_ATTEMPTS: i64 = 10;
 
 /// The first wait before a parked job is retried when nothing else happens.
 pub const RECHECK_FIRST: Duration = Duration::from_millis(20);
@@ -40,6 +38,12 @@ pub struct Job {
 /// What running a turn needs.
 pub struct Handler {
     pub turns: TurnBatcher,
+    pub dead_letters: DeadLetters,
+    /// The partition consumers' `max_deliver`: the delivery on which a failing turn is
+    /// dead-lettered.
+    pub max_deliver: i64,
+    /// Turns true when the worker shuts down: waiting and parked jobs are released at once.
+    pub stopping: watch::Receiver<bool>,
     /// The agent that runs chat turns; `None` when offline.
     pub agent: Option<Agent>,
     /// Benchmark-only wait before each turn (see `SIMULATED_TURN_MS`).
@@ -108,7 +112,12 @@ impl Conversations {
     ) {
         let mut parked: BTreeMap<i64, Job> = BTreeMap::new();
         let mut recheck = RECHECK_FIRST;
+        let mut stopping = self.handler.stopping.clone();
         loop {
+            if *stopping.borrow() {
+                self.release(&key, jobs, parked).await;
+                return;
+            }
             let job = match jobs.try_recv() {
                 Ok(job) => Some(job),
                 Err(_) if parked.is_empty() => {
@@ -125,6 +134,7 @@ impl Conversations {
                 Err(_) => tokio::select! {
                     job = jobs.recv() => job,
                     _ = tokio::time::sleep(recheck) => None,
+                    _ = stopping.changed() => continue,
                 },
             };
             let progressed = match job {
@@ -144,6 +154,20 @@ impl Conversations {
         }
     }
 
+    /// At shutdown: gives every job this runner holds back to JetStream for immediate
+    /// redelivery (to another worker), instead of letting it wait out `ack_wait`.
+    async fn release(&self, key: &str, mut jobs: mpsc::UnboundedReceiver<Job>, parked: BTreeMap<i64, Job>) {
+        self.queues().remove(key);
+        jobs.close();
+        let mut held: Vec<Job> = parked.into_values().collect();
+        while let Ok(job) = jobs.try_recv() {
+            held.push(job);
+        }
+        for job in held {
+            acknowledge(&job.message, Outcome::Retry(Duration::ZERO)).await;
+        }
+    }
+
     /// Stops starting new conversation runners and waits until the running ones finish.
     pub async fn drained(&self) {
         self.running.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -159,29 +183,68 @@ impl Handler {
         }
     }
 
-    /// Runs one job's turn. Acknowledges its message, or parks it if its predecessor has not
-    /// been applied yet. Returns true if the conversation's fence moved.
+    /// Runs one job's turn. Acknowledges its message, dead-letters it, or parks it if its
+    /// predecessor has not been applied yet. While the turn must wait (the database is
+    /// unreachable, no provider can answer) the job stays here, kept alive, and is tried again:
+    /// a wait uses up no delivery. Returns true if the conversation's fence moved (or its hold).
     async fn attempt(&self, job: Job, parked: &mut BTreeMap<i64, Job>) -> bool {
         let span = tracing::info_span!("turn", task_id = %job.envelope.task_id, context_id = %job.envelope.context_id, seq = job.envelope.seq);
-        let step = tracing::Instrument::instrument(self.step(&job.envelope, &job.message), span).await;
-        match step {
-            Step::Park => {
-                match parked.entry(job.envelope.seq) {
-                    std::collections::btree_map::Entry::Vacant(slot) => {
-                        slot.insert(job);
+        let mut waits = 0;
+        let mut stopping = self.stopping.clone();
+        loop {
+            let step = tracing::Instrument::instrument(self.step(&job.envelope, &job.message), span.clone()).await;
+            match step {
+                Step::Park => {
+                    match parked.entry(job.envelope.seq) {
+                        std::collections::btree_map::Entry::Vacant(slot) => {
+                            slot.insert(job);
+                        }
+                        std::collections::btree_map::Entry::Occupied(_) => {
+                            // A republished copy of a task already parked here: the parked copy
+                            // (kept alive) will run it, so this one is done.
+                            tracing::debug!("second copy of a parked task; acknowledged");
+                            acknowledge(&job.message, Outcome::Ack).await;
+                        }
                     }
-                    std::collections::btree_map::Entry::Occupied(_) => {
-                        // A republished copy of a task already parked here: the parked copy
-                        // (kept alive) will run it, so this one is done.
-                        tracing::debug!("second copy of a parked task; acknowledged");
-                        acknowledge(&job.message, Outcome::Ack).await;
+                    return false;
+                }
+                Step::Done(outcome, progressed) => {
+                    acknowledge(&job.message, outcome).await;
+                    return progressed;
+                }
+                Step::Wait(delay) => {
+                    waits += 1;
+                    let delay = delay.unwrap_or_else(|| retry_delay(waits));
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = stopping.changed() => {
+                            acknowledge(&job.message, Outcome::Retry(Duration::ZERO)).await;
+                            return false;
+                        }
                     }
                 }
-                false
+                Step::DeadLetter(reason, error) => {
+                    let _entered = span.enter();
+                    return self.dead_letter(&job, reason, &error).await;
+                }
             }
-            Step::Done(outcome, progressed) => {
-                acknowledge(&job.message, outcome).await;
-                progressed
+        }
+    }
+
+    /// Dead-letters a job's message, then acknowledges it; if the dead letter could not be
+    /// stored, the message is delivered again later.
+    async fn dead_letter(&self, job: &Job, reason: Reason, error: &str) -> bool {
+        let origin = Origin::of(&job.message);
+        let delivered = origin.attempts as i64;
+        match self.dead_letters.record(origin, Some(&job.envelope), reason, Some(error)).await {
+            Ok(Recorded::DeadLetter(_) | Recorded::AlreadyApplied) => {
+                acknowledge(&job.message, Outcome::Ack).await;
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not dead-letter the message; it will be delivered again");
+                acknowledge(&job.message, Outcome::Retry(retry_delay(delivered))).await;
+                false
             }
         }
     }
@@ -206,7 +269,7 @@ impl Handler {
             (Some(agent), Turn::Chat { .. }) => match agent.decide(envelope).await {
                 Ok(Decision::Skip(applied)) => Ok(applied),
                 Ok(Decision::Apply(work)) => self.turns.apply(envelope.clone(), work).await,
-                Ok(Decision::Wait(delay)) => return Step::Done(Outcome::Retry(delay), false),
+                Ok(Decision::Wait(delay)) => return Step::Wait(Some(delay)),
                 Err(error) => Err(error),
             },
             _ => self.turns.apply(envelope.clone(), Work::Run).await,
@@ -224,23 +287,29 @@ impl Handler {
                 tracing::debug!("an earlier task of the conversation is pending; parked");
                 Step::Park
             }
-            Ok(Applied::UnknownConversation) => {
-                tracing::error!("task names a conversation this database does not have; discarding");
-                Step::Done(Outcome::Discard, false)
+            Ok(Applied::Held) => {
+                tracing::info!("an earlier task of the conversation is dead-lettered; this one waits in the database");
+                Step::Done(Outcome::Ack, false)
             }
-            Err(error) if error.is_unavailable() || delivered < MAX_TURN_ATTEMPTS => {
-                tracing::warn!(%error, delivered, "turn could not commit; retrying later");
-                Step::Done(Outcome::Retry(retry_delay(delivered)), false)
+            Ok(Applied::UnknownConversation) => Step::DeadLetter(
+                Reason::NonRetryable,
+                "the task names a conversation this database does not have".to_owned(),
+            ),
+            Err(error) if error.is_unavailable() => {
+                tracing::warn!(%error, "the database is unreachable; the turn waits here");
+                Step::Wait(None)
             }
+            Err(error) if error.is_permanent() => Step::DeadLetter(Reason::NonRetryable, error.to_string()),
             Err(error) => {
-                tracing::error!(%error, "turn failed; recording the task as failed");
-                match self.turns.apply(envelope.clone(), Work::Fail).await {
-                    Ok(_) => Step::Done(Outcome::Ack, true),
-                    Err(error) => {
-                        tracing::warn!(%error, "could not record the failure; retrying later");
-                        Step::Done(Outcome::Retry(retry_delay(delivered)), false)
-                    }
+                let text = error.to_string();
+                if let Err(error) = store::dead_letters::record_failure(&self.dead_letters.pool, envelope.task_id, &text).await {
+                    tracing::warn!(%error, "could not record the failed attempt");
                 }
+                if delivered >= self.max_deliver {
+                    return Step::DeadLetter(Reason::MaxDeliveries, text);
+                }
+                tracing::warn!(error = %text, delivered, "turn failed; retrying later");
+                Step::Done(Outcome::Retry(retry_delay(delivered)), false)
             }
         }
     }
@@ -252,4 +321,9 @@ enum Step {
     Done(Outcome, bool),
     /// Keep the job here until its predecessor is applied.
     Park,
+    /// Keep the job and try it again after this long (`None`: back off from the first retry
+    /// delay).
+    Wait(Option<Duration>),
+    /// It cannot succeed: dead-letter it.
+    DeadLetter(Reason, String),
 }

@@ -9,8 +9,9 @@ use futures::StreamExt;
 use schemas::TaskEnvelope;
 use tokio::sync::watch;
 
-use super::ack::{acknowledge, Outcome};
+use super::ack::{acknowledge, retry_delay, Outcome};
 use super::conversations::{Conversations, Job};
+use super::dead_letter::{DeadLetters, Origin};
 use super::keepalive::Keepalive;
 
 /// How long one pull request waits on the server for messages.
@@ -25,6 +26,7 @@ pub struct Puller {
     pub js: Context,
     pub topology: queue::Topology,
     pub conversations: Arc<Conversations>,
+    pub dead_letters: DeadLetters,
     /// Messages fetched per pull request.
     pub batch: usize,
     /// Places for messages this worker holds (pulled, not yet acknowledged), shared by every
@@ -80,8 +82,8 @@ pub async fn run(partition: u32, consumer: PullConsumer, puller: Arc<Puller>, mu
                         });
                     }
                     Err(error) => {
-                        tracing::error!(partition, %error, "message is not a task envelope; discarding");
-                        acknowledge(&message, Outcome::Discard).await;
+                        let error = format!("not a task envelope: {}", schemas::redact::describe_serde_error(&error));
+                        undecodable(&puller, &message, &error).await;
                     }
                 },
                 Some(Err(error)) => {
@@ -93,6 +95,24 @@ pub async fn run(partition: u32, consumer: PullConsumer, puller: Arc<Puller>, mu
                 }
                 None => break,
             }
+        }
+    }
+}
+
+/// Dead-letters a message that is not a task envelope, then acknowledges it; if the dead
+/// letter could not be stored, it is delivered again later.
+async fn undecodable(puller: &Puller, message: &async_nats::jetstream::Message, error: &str) {
+    let origin = Origin::of(message);
+    let delivered = origin.attempts as i64;
+    let recorded = puller
+        .dead_letters
+        .record(origin, None, schemas::dead_letter::Reason::Undecodable, Some(error))
+        .await;
+    match recorded {
+        Ok(_) => acknowledge(message, Outcome::Ack).await,
+        Err(error) => {
+            tracing::warn!(%error, "could not dead-letter an undecodable message; it will be delivered again");
+            acknowledge(message, Outcome::Retry(retry_delay(delivered))).await;
         }
     }
 }
