@@ -124,6 +124,16 @@ async fn canary_credentials_appear_nowhere_in_clear_text() {
         }
     }
 
+    for (what, url) in [("ingress", stack.base_url.clone()), ("worker", stack.worker_url(0))] {
+        let metrics = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();
+        assert!(metrics.contains("cartwright_"), "{what} serves metrics");
+        for canary in canaries {
+            if metrics.contains(canary) {
+                leaks.push(format!("{what} /metrics holds {canary}"));
+            }
+        }
+    }
+
     let tables: Vec<String> =
         sqlx::query_scalar("SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'")
             .fetch_all(&stack.db.pool)

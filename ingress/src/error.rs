@@ -100,6 +100,34 @@ impl Error {
         }
     }
 
+    /// The error's name in snake case: the REST `code` and the `outcome` label of request
+    /// metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Unauthenticated(_) => "unauthenticated",
+            Error::Forbidden(_) => "forbidden",
+            Error::NotFound(_) => "not_found",
+            Error::BodyTooLarge(_) => "body_too_large",
+            Error::HeadersTooLarge(_) => "headers_too_large",
+            Error::ContentType(_) => "unsupported_media_type",
+            Error::Parse(_) => "parse_error",
+            Error::InvalidRequest(_) => "invalid_request",
+            Error::MethodNotFound(_) => "method_not_found",
+            Error::InvalidParams(_) | Error::Profile { .. } | Error::VersionUnsupported(_) => "invalid_params",
+            Error::MessageIdReused(_) => "message_id_reused",
+            Error::TaskNotFound => "task_not_found",
+            Error::ContextNotFound => "context_not_found",
+            Error::TaskNotCancelable(_) => "task_not_cancelable",
+            Error::UnsupportedOperation(_) => "unsupported_operation",
+            Error::Unavailable(_) => "unavailable",
+            Error::TokenBudgetExhausted { .. } => "token_budget_exhausted",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::Overloaded(_) => "overloaded",
+            Error::Timeout(_) => "timeout",
+            Error::Internal(_) => "internal",
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
@@ -150,6 +178,7 @@ impl Error {
 
     /// The whole response for a request with JSON-RPC `id`.
     pub fn into_rpc_response(self, id: Value) -> Response {
+        crate::metrics::refused(&self);
         let body = json!({ "jsonrpc": "2.0", "id": id, "error": self.object() });
         let mut response = (self.status(), axum::Json(body)).into_response();
         match self {
@@ -200,19 +229,20 @@ impl From<queue::Error> for Rest {
 impl IntoResponse for Rest {
     fn into_response(self) -> Response {
         let error = self.0;
-        let (status, code) = match &error {
-            Error::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
-            Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            Error::BodyTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
-            Error::HeadersTooLarge(_) => (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large"),
-            Error::ContentType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-            Error::Parse(_) | Error::InvalidRequest(_) | Error::InvalidParams(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-            Error::RateLimited { .. } | Error::TokenBudgetExhausted { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            Error::Unavailable(_) | Error::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            Error::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        let status = match &error {
+            Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::NotFound(_) | Error::TaskNotFound | Error::ContextNotFound => StatusCode::NOT_FOUND,
+            Error::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Error::ContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Unavailable(_) | Error::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::RateLimited { .. } | Error::TokenBudgetExhausted { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::BAD_REQUEST,
         };
+        let code = error.kind();
         if let Error::Internal(cause) = &error {
             tracing::error!(cause = %cause, "internal error");
         }

@@ -10,7 +10,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use schemas::queue::task_stream;
 use serde_json::json;
 
 use crate::AppState;
@@ -23,28 +22,13 @@ pub async fn health() -> Response {
 }
 
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let mut reasons = Vec::new();
-    match tokio::time::timeout(CHECK_TIMEOUT, store::migrations_current(&state.db)).await {
-        Ok(Ok(true)) => {}
-        Ok(Ok(false)) => reasons.push("database migrations are not current".to_owned()),
-        Ok(Err(_)) | Err(_) => reasons.push("database is not answering".to_owned()),
-    }
-    if state.nats.connection_state() != async_nats::connection::State::Connected {
-        reasons.push("NATS is not connected".to_owned());
-    } else {
-        let streams = state.config.topology.streams;
-        for group in 0..streams {
-            let name = task_stream(group, streams);
-            match tokio::time::timeout(CHECK_TIMEOUT, state.js.get_stream(&name)).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(_)) => reasons.push(format!("JetStream stream {name} is not available")),
-                Err(_) => {
-                    reasons.push("JetStream is not answering".to_owned());
-                    break;
-                }
-            }
-        }
-    }
+    let mut reasons: Vec<String> = store::db::unready(&state.db, CHECK_TIMEOUT).await.into_iter().collect();
+    reasons.extend(queue::unready(&state.nats, &state.js, state.config.topology.streams, CHECK_TIMEOUT).await);
+    answer(reasons)
+}
+
+/// 200 `{"status": "ready"}` without reasons, else 503 with them.
+pub fn answer(reasons: Vec<String>) -> Response {
     if reasons.is_empty() {
         Json(json!({ "status": "ready" })).into_response()
     } else {

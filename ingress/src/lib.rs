@@ -11,6 +11,7 @@
 //! - [`ucp`]: UCP-Agent header, client profiles, capability negotiation.
 //! - [`well_known`]: agent card and UCP business profile, with ETags.
 //! - [`health`]: liveness and readiness.
+//! - [`metrics`]: the ingress's Prometheus metrics, named in one place; `GET /metrics`.
 //! - [`dlq`]: operators' work on dead letters (list, show, replay, discard), for the CLI and
 //!   the admin API.
 //! - [`admin`]: the admin API (admin role required).
@@ -24,6 +25,7 @@ pub mod config;
 pub mod dlq;
 pub mod error;
 pub mod health;
+pub mod metrics;
 pub mod rate_limit;
 pub mod task_store;
 pub mod ucp;
@@ -90,6 +92,7 @@ pub fn app(state: AppState) -> Router {
         .route("/.well-known/ucp", get(well_known::business_profile_handler))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/metrics", get(metrics::handler))
         .merge(admin::routes())
         .nest_service("/images", ServeDir::new(&state.config.images_dir))
         .with_state(state)
@@ -180,10 +183,15 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
         in_flight,
         rate_limiter,
     };
+    lifecycle::metrics::handle();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(queue::depth::run(state.js.clone(), state.config.topology.topology(), stopped.clone()));
+    tokio::spawn(metrics::count_tasks(state.db.clone(), stopped));
     tracing::info!(%addr, "ingress listening");
     axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await?;
+    let _ = stop.send(true);
     tracing::info!("ingress stopped");
     Ok(())
 }

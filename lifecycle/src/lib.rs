@@ -2,7 +2,9 @@
 //!
 //! - [`secret`]: secrets from a variable or a `*_FILE`, never printed.
 //! - [`tls`]: what outbound HTTPS trusts (the platform's roots and `HTTP_CA_FILE`).
+//! - [`metrics`]: the process's Prometheus recorder, rendered at `/metrics`.
 
+pub mod metrics;
 pub mod secret;
 pub mod tls;
 

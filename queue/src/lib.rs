@@ -6,8 +6,10 @@
 //! - [`topology`]: the task stream and the partition consumers, created or updated idempotently.
 //! - [`publish`]: publishing a task envelope with `Nats-Msg-Id` and awaiting the server's PubAck.
 //! - [`dlq`]: the dead-letter stream, and the advisory stream that feeds it.
+//! - [`depth`]: queue depth per partition and in total, the gauges workers scale on.
 
 pub mod config;
+pub mod depth;
 pub mod dlq;
 pub mod publish;
 pub mod topology;
@@ -43,6 +45,32 @@ pub async fn connect(
     let client = options.connect(args.nats_url.as_str()).await.map_err(ConnectError::Nats)?;
     let js = async_nats::jetstream::new(client.clone());
     Ok((client, js))
+}
+
+/// Why NATS is not ready to serve, if it is not: not connected, or a task stream missing or
+/// not answering within `timeout`.
+pub async fn unready(
+    client: &async_nats::Client,
+    js: &async_nats::jetstream::Context,
+    streams: u32,
+    timeout: std::time::Duration,
+) -> Vec<String> {
+    if client.connection_state() != async_nats::connection::State::Connected {
+        return vec!["NATS is not connected".to_owned()];
+    }
+    let mut reasons = Vec::new();
+    for group in 0..streams {
+        let name = schemas::queue::task_stream(group, streams);
+        match tokio::time::timeout(timeout, js.get_stream(&name)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) => reasons.push(format!("JetStream stream {name} is not available")),
+            Err(_) => {
+                reasons.push("JetStream is not answering".to_owned());
+                break;
+            }
+        }
+    }
+    reasons
 }
 
 /// Why [`connect`] failed.

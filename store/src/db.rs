@@ -74,3 +74,13 @@ pub async fn migrations_current(pool: &PgPool) -> Result<bool> {
         };
     Ok(MIGRATOR.iter().all(|m| applied.contains(&m.version)))
 }
+
+/// Why the database is not ready to serve, if it is not: not answering within `timeout`, or
+/// migrations not current.
+pub async fn unready(pool: &PgPool, timeout: Duration) -> Option<String> {
+    match tokio::time::timeout(timeout, migrations_current(pool)).await {
+        Ok(Ok(true)) => None,
+        Ok(Ok(false)) => Some("database migrations are not current".to_owned()),
+        Ok(Err(_)) | Err(_) => Some("database is not answering".to_owned()),
+    }
+}

@@ -629,3 +629,14 @@ pub async fn unapplied_before(pool: &PgPool, before: DateTime<Utc>, limit: i64) 
     .await?;
     Ok(rows)
 }
+
+/// How many tasks are in each state (states without tasks are absent).
+pub async fn count_by_state(pool: &PgPool) -> Result<Vec<(TaskState, i64)>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT state::text, count(*) FROM tasks GROUP BY state")
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(state, count)| TaskState::parse(&state).map(|state| (state, count)))
+        .collect())
+}

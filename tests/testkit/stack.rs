@@ -131,6 +131,8 @@ impl Stack {
             // Offline unless a test configures a provider: keys in the caller's environment
             // must not reach a real provider.
             ("LLM_PROVIDER", "offline".to_owned()),
+            // Each worker's HTTP server on a free port (see `Stack::worker_url`).
+            ("WORKER_HTTP_ADDR", "127.0.0.1:0".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -180,6 +182,19 @@ impl Stack {
         process.wait_for_log("worker started", Duration::from_secs(30)).await;
         self.workers.push(process);
         self.workers.len() - 1
+    }
+
+    /// The base URL of worker `i`'s HTTP server (`/health`, `/ready`, `/metrics`), from its
+    /// start-up log line.
+    pub fn worker_url(&self, i: usize) -> String {
+        let output = self.workers[i].output();
+        let line = output
+            .lines()
+            .find(|line| line.contains("worker started"))
+            .unwrap_or_else(|| panic!("worker {i} logged no start: {output}"));
+        let event: serde_json::Value = serde_json::from_str(line).expect("JSON log line");
+        let addr = event["fields"]["http_addr"].as_str().expect("http_addr in the start line");
+        format!("http://{addr}")
     }
 
     /// Gracefully stops the ingress and every worker.

@@ -57,6 +57,10 @@ pub struct Config {
     /// Seconds after which a task recorded but not applied is republished.
     #[arg(long, env = "RECONCILE_AFTER", default_value_t = RECONCILE_AFTER_DEFAULT)]
     pub reconcile_after: u64,
+    /// Address of the worker's HTTP server (`/health`, `/ready`, `/metrics`); port 0 picks a
+    /// free one (logged at start).
+    #[arg(long, env = "WORKER_HTTP_ADDR", default_value = "127.0.0.1:9100")]
+    pub worker_http_addr: std::net::SocketAddr,
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `workers=debug,info`.
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,

@@ -10,6 +10,8 @@
 //! - [`llm`]: the model providers' wire formats, retries, circuit breakers, fallback.
 //! - [`payments`]: payment handlers (what a processor implements) and the offered ones.
 //! - [`maintenance`]: background services (the reconciler, the session sweeper).
+//! - [`metrics`]: the workers' Prometheus metrics, named in one place.
+//! - [`http`]: `/health`, `/ready` and `/metrics` on `WORKER_HTTP_ADDR`.
 //! - [`fault`]: test-only fault points for the crash tests (feature `fault-injection`).
 
 pub mod agent;
@@ -17,8 +19,10 @@ pub mod commerce;
 pub mod config;
 pub mod consume;
 pub mod fault;
+pub mod http;
 pub mod llm;
 pub mod maintenance;
+pub mod metrics;
 pub mod payments;
 pub mod turn;
 
@@ -56,7 +60,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let pool = store::connect(database_url.expose(), config.database.db_pool_size)
         .await
         .context("connecting to PostgreSQL")?;
-    let (_nats, js) = queue::connect(&config.topology)
+    let http = tokio::net::TcpListener::bind(config.worker_http_addr)
+        .await
+        .with_context(|| format!("binding WORKER_HTTP_ADDR {}", config.worker_http_addr))?;
+    let http_addr = http.local_addr()?;
+    lifecycle::metrics::handle();
+    let (nats, js) = queue::connect(&config.topology)
         .await
         .context("connecting to NATS")?;
     let topology = config.topology.topology();
@@ -137,7 +146,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         Duration::from_secs(config.session_ttl),
         stopped.clone(),
     ));
-    tracing::info!(partitions = topology.partitions, "worker started");
+    let depth = tokio::spawn(queue::depth::run(js.clone(), topology.clone(), stopped.clone()));
+    let http = tokio::spawn(http::serve(http, pool.clone(), nats, js.clone(), topology.streams, stopped.clone()));
+    tracing::info!(partitions = topology.partitions, %http_addr, "worker started");
 
     shutdown.await;
     tracing::info!("shutting down: no new pulls, finishing turns in progress");
@@ -147,6 +158,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     }
     let _ = reconciler.await;
     let _ = dead_letterer.await;
+    let _ = depth.await;
+    let _ = http.await;
     let _ = sweeper.await;
     if tokio::time::timeout(SHUTDOWN_GRACE, conversations.drained())
         .await

@@ -33,6 +33,16 @@ pub enum Method {
 }
 
 impl Method {
+    /// The method's name as a metrics label (`unknown` for any other name: labels stay few).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Method::MessageSend => "message/send",
+            Method::TasksGet => "tasks/get",
+            Method::TasksCancel => "tasks/cancel",
+            Method::Unknown(_) => "unknown",
+        }
+    }
+
     pub fn parse(name: &str) -> Method {
         match name {
             "message/send" => Method::MessageSend,
@@ -58,47 +68,69 @@ pub struct Request {
     pub params: Value,
 }
 
-/// `POST /`: authenticate, read, check the envelope, dispatch, answer.
+/// `POST /`: authenticate, read, check the envelope, dispatch, answer; counted in the request
+/// metrics by method and outcome.
 pub async fn endpoint(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
+    let started = std::time::Instant::now();
+    let (method, outcome) = answer(&state, &principal, &headers, body).await;
+    let kind = outcome.as_ref().err().map_or("ok", |(_, error)| error.kind());
+    crate::metrics::request(method, kind, started.elapsed());
+    match outcome {
+        Ok(response) => response,
+        Err((id, error)) => error.into_rpc_response(id),
+    }
+}
+
+/// The method's name (`-` if the envelope did not parse) and the answer or the error.
+async fn answer(
+    state: &AppState,
+    principal: &Principal,
+    headers: &HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> (&'static str, Result<Response, (Value, Error)>) {
     if let Err(retry_after_secs) = state.rate_limiter.check_principal(&principal.0) {
         let limit = state.config.rate_limit_principal;
-        return Error::RateLimited {
+        let error = Error::RateLimited {
             scope: crate::rate_limit::Scope::Principal.as_str(),
             limit,
             retry_after_secs,
-        }
-        .into_response();
+        };
+        return ("-", Err((Value::Null, error)));
     }
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-            return Error::BodyTooLarge(state.config.max_body_bytes).into_response();
+            return ("-", Err((Value::Null, Error::BodyTooLarge(state.config.max_body_bytes))));
         }
         Err(rejection) => {
-            return Error::InvalidRequest(format!("could not read the body: {}", rejection.body_text())).into_response()
+            let error = Error::InvalidRequest(format!("could not read the body: {}", rejection.body_text()));
+            return ("-", Err((Value::Null, error)));
         }
     };
-    if let Err(error) = check_content_type(&headers) {
-        return error.into_response();
+    if let Err(error) = check_content_type(headers) {
+        return ("-", Err((Value::Null, error)));
     }
     let request = match parse_envelope(&body) {
         Ok(request) => request,
-        Err((id, error)) => return error.into_rpc_response(id),
+        Err(failed) => return ("-", Err(failed)),
     };
+    let method = request.method.label();
     let id = request.id.clone();
-    match dispatch(&state, &principal, &headers, request).await {
-        Ok(result) => axum::Json(Answer {
-            jsonrpc: "2.0",
-            id: &id,
-            result: &result,
-        })
-        .into_response(),
-        Err(error) => error.into_rpc_response(id),
+    match dispatch(state, principal, headers, request).await {
+        Ok(result) => {
+            let answer = Answer {
+                jsonrpc: "2.0",
+                id: &id,
+                result: &result,
+            };
+            (method, Ok(axum::Json(answer).into_response()))
+        }
+        Err(error) => (method, Err((id, error))),
     }
 }
 

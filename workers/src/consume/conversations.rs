@@ -208,9 +208,17 @@ impl Handler {
                     }
                     return false;
                 }
-                Step::Done(outcome, progressed) => {
-                    acknowledge(&job.message, outcome).await;
-                    return progressed;
+                Step::Committed | Step::Duplicate => {
+                    acknowledge(&job.message, Outcome::Ack).await;
+                    return true;
+                }
+                Step::Held => {
+                    acknowledge(&job.message, Outcome::Ack).await;
+                    return false;
+                }
+                Step::Retry(delay) => {
+                    acknowledge(&job.message, Outcome::Retry(delay)).await;
+                    return false;
                 }
                 Step::Wait(delay) => {
                     waits += 1;
@@ -263,7 +271,24 @@ impl Handler {
         progressed
     }
 
+    /// One attempt at a job's turn, counted in the turn metrics by what became of it.
     async fn step(&self, envelope: &Arc<TaskEnvelope>, message: &Message) -> Step {
+        let started = std::time::Instant::now();
+        let step = self.decide_step(envelope, message).await;
+        let outcome = match &step {
+            Step::Committed => "committed",
+            Step::Duplicate => "duplicate",
+            Step::Held => "held",
+            Step::Retry(_) => "retried",
+            Step::Park => "parked",
+            Step::Wait(_) => "waiting",
+            Step::DeadLetter(..) => "dead_lettered",
+        };
+        crate::metrics::turn(outcome, started.elapsed());
+        step
+    }
+
+    async fn decide_step(&self, envelope: &Arc<TaskEnvelope>, message: &Message) -> Step {
         let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
         let applied = match (&self.agent, &envelope.turn) {
             (Some(agent), Turn::Chat { .. }) => match agent.decide(envelope).await {
@@ -277,11 +302,11 @@ impl Handler {
         match applied {
             Ok(Applied::Committed) => {
                 tracing::info!("turn committed");
-                Step::Done(Outcome::Ack, true)
+                Step::Committed
             }
             Ok(Applied::AlreadyApplied) => {
                 tracing::info!("duplicate delivery skipped");
-                Step::Done(Outcome::Ack, true)
+                Step::Duplicate
             }
             Ok(Applied::NotYet) => {
                 tracing::debug!("an earlier task of the conversation is pending; parked");
@@ -289,7 +314,7 @@ impl Handler {
             }
             Ok(Applied::Held) => {
                 tracing::info!("an earlier task of the conversation is dead-lettered; this one waits in the database");
-                Step::Done(Outcome::Ack, false)
+                Step::Held
             }
             Ok(Applied::UnknownConversation) => Step::DeadLetter(
                 Reason::NonRetryable,
@@ -309,7 +334,7 @@ impl Handler {
                     return Step::DeadLetter(Reason::MaxDeliveries, text);
                 }
                 tracing::warn!(error = %text, delivered, "turn failed; retrying later");
-                Step::Done(Outcome::Retry(retry_delay(delivered)), false)
+                Step::Retry(retry_delay(delivered))
             }
         }
     }
@@ -317,8 +342,14 @@ impl Handler {
 
 /// What became of one attempt at a job.
 enum Step {
-    /// Acknowledge with this outcome; true if the conversation's fence moved.
-    Done(Outcome, bool),
+    /// Committed now: acknowledge; the conversation's fence moved.
+    Committed,
+    /// Applied before (a redelivery or a second copy): acknowledge.
+    Duplicate,
+    /// Behind a dead-lettered task: acknowledge; the task waits in the database.
+    Held,
+    /// Failed: deliver it again after this long.
+    Retry(Duration),
     /// Keep the job here until its predecessor is applied.
     Park,
     /// Keep the job and try it again after this long (`None`: back off from the first retry

@@ -96,6 +96,7 @@ impl DeadLetters {
             payload_text,
         };
         let id = queue::dlq::publish(&self.js, &record, PUBLISH_TIMEOUT).await?;
+        crate::metrics::dead_lettered(reason);
         tracing::error!(dead_letter = id, %reason, error = %record.error, attempts = record.attempts, "message dead-lettered");
         Ok(Recorded::DeadLetter(id))
     }

@@ -138,6 +138,7 @@ impl Router {
     async fn attempt(&self, route: &Route, request: &ModelRequest<'_>, step: usize) -> Result<ModelReply, CallError> {
         route.breaker.permit().map_err(CallError::CircuitOpen)?;
         let _slot = self.slots.acquire().await.map_err(|_| CallError::CircuitOpen(self.policy.breaker_cooldown))?;
+        let started = std::time::Instant::now();
         let result = tokio::time::timeout(self.policy.timeout, call(&self.http, &route.endpoint, request, step))
             .await
             .unwrap_or_else(|_| {
@@ -159,6 +160,15 @@ impl Router {
             }
             Err(CallError::CircuitOpen(_)) => {}
         }
+        let provider = route.endpoint.dialect.name();
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(CallError::Rejected(_)) => "rejected",
+            Err(CallError::Misconfigured(_)) => "misconfigured",
+            Err(CallError::Transient { .. } | CallError::CircuitOpen(_)) => "transient",
+        };
+        crate::metrics::model_call(provider, outcome, started.elapsed(), result.as_ref().ok().map(|reply| &reply.usage));
+        crate::metrics::breaker(provider, route.breaker.is_open());
         result
     }
 }

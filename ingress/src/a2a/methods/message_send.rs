@@ -148,7 +148,10 @@ pub async fn handle(
 async fn publish(state: &AppState, envelope: &TaskEnvelope) -> Result<(), Error> {
     let topology = &state.config.topology;
     let partition = partition_of(&envelope.principal, &envelope.context_id, topology.partitions);
-    match queue::publish_task(&state.js, partition, envelope, PUBLISH_TIMEOUT).await {
+    let started = std::time::Instant::now();
+    let first = queue::publish_task(&state.js, partition, envelope, PUBLISH_TIMEOUT).await;
+    crate::metrics::publish(first.is_ok(), started.elapsed());
+    match first {
         Err(error) if error.is_stream_missing() => {
             tracing::warn!(%error, "the task stream is missing; creating the streams again");
             queue::ensure_streams(&state.js, &topology.topology()).await?;
