@@ -132,7 +132,8 @@ pub struct Config {
 pub enum Command {
     /// Serve HTTP (the default).
     Serve,
-    /// Create the database if missing, apply migrations, load the catalog seed.
+    /// Create the database if missing, apply migrations, load the catalog seed, and create or
+    /// update the JetStream streams and consumers (this command owns the topology).
     Migrate {
         /// The schema.org Product list to load.
         #[arg(long, default_value = "seed/products.json")]

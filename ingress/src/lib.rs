@@ -125,8 +125,12 @@ pub async fn jwt_verifier(config: &Config) -> anyhow::Result<auth::jwt::JwtVerif
     Ok(auth::jwt::JwtVerifier::new(rules, keys))
 }
 
-/// Connects to PostgreSQL and NATS, ensures the task stream exists, and serves until
-/// `shutdown` resolves; requests in flight then finish.
+/// How long requests in flight may take to finish after shutdown begins (a blocking send
+/// waits up to `BLOCKING_TIMEOUT`; its task is safe either way and `tasks/get` finds it).
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Connects to PostgreSQL and NATS, checks the JetStream topology, and serves until `shutdown`
+/// resolves; requests in flight then finish, for at most [`DRAIN_DEADLINE`].
 pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let jwt = Arc::new(jwt_verifier(&config).await?);
     let keyring = config.payment.keyring().map_err(anyhow::Error::msg)?;
@@ -140,12 +144,9 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
     let (nats, js) = queue::connect(&config.topology)
         .await
         .context("connecting to NATS")?;
-    queue::ensure_streams(&js, &config.topology.topology())
+    queue::topology::ensure(&js, &config.topology.topology())
         .await
-        .context("ensuring the task stream")?;
-    queue::dlq::ensure_dead_letters(&js, &config.topology.topology())
-        .await
-        .context("ensuring the dead-letter streams")?;
+        .context("checking the JetStream topology")?;
     let watcher = TaskWatcher::start(database_url.expose())
         .await
         .context("listening for task changes")?;
@@ -188,9 +189,21 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
     tokio::spawn(queue::depth::run(state.js.clone(), state.config.topology.topology(), stopped.clone()));
     tokio::spawn(metrics::count_tasks(state.db.clone(), stopped));
     tracing::info!(%addr, "ingress listening");
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let (draining, mut drain_started) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, draining requests in flight");
+            let _ = draining.send(true);
+        });
+    let deadline = async {
+        let _ = drain_started.wait_for(|started| *started).await;
+        tokio::time::sleep(DRAIN_DEADLINE).await;
+    };
+    tokio::select! {
+        served = server => served?,
+        _ = deadline => tracing::warn!(deadline_secs = DRAIN_DEADLINE.as_secs(), "requests still in flight at the drain deadline; closing them"),
+    }
     let _ = stop.send(true);
     tracing::info!("ingress stopped");
     Ok(())

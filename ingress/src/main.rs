@@ -31,7 +31,11 @@ async fn main() -> anyhow::Result<()> {
             let products = store::catalog::load_seed(&pool, &seed, &config.public_url)
                 .await
                 .context("loading the catalog")?;
-            tracing::info!(products, "database migrated and catalog loaded");
+            let (_nats, js) = queue::connect(&config.topology).await.context("connecting to NATS")?;
+            queue::topology::apply(&js, &config.topology.topology())
+                .await
+                .context("applying the JetStream topology")?;
+            tracing::info!(products, "database migrated, catalog loaded, JetStream topology applied");
             Ok(())
         }
         Command::Token { subject, ttl, admin } => {

@@ -35,15 +35,7 @@ pub fn advisory_subjects(topology: &Topology) -> Vec<String> {
         .collect()
 }
 
-/// Creates or updates the dead-letter stream, the advisory stream and its consumer.
-pub async fn ensure_dead_letters(js: &jetstream::Context, topology: &Topology) -> Result<(), Error> {
-    js.create_or_update_stream(dlq_stream_config(topology)).await?;
-    js.create_or_update_stream(advisory_stream_config(topology)).await?;
-    let advisories = js.get_stream(ADVISORY_STREAM).await?;
-    advisories.create_consumer(advisory_consumer_config()).await?;
-    Ok(())
-}
-
+/// The dead-letter stream (created by `topology::apply` with the others).
 pub fn dlq_stream_config(topology: &Topology) -> stream::Config {
     stream::Config {
         name: DLQ_STREAM.to_owned(),
@@ -53,11 +45,13 @@ pub fn dlq_stream_config(topology: &Topology) -> stream::Config {
         num_replicas: topology.replicas,
         duplicate_window: topology.duplicate_window,
         max_age: topology.dlq_max_age,
+        max_consumers: -1,
         discard: stream::DiscardPolicy::Old,
         ..Default::default()
     }
 }
 
+/// The stream capturing the task consumers' max-deliveries and terminated advisories.
 pub fn advisory_stream_config(topology: &Topology) -> stream::Config {
     stream::Config {
         name: ADVISORY_STREAM.to_owned(),
@@ -65,17 +59,21 @@ pub fn advisory_stream_config(topology: &Topology) -> stream::Config {
         retention: stream::RetentionPolicy::WorkQueue,
         storage: stream::StorageType::File,
         num_replicas: topology.replicas,
+        duplicate_window: topology.duplicate_window,
         max_age: ADVISORY_MAX_AGE,
+        max_consumers: -1,
         ..Default::default()
     }
 }
 
+/// The workers' shared consumer of the advisory stream.
 pub fn advisory_consumer_config() -> consumer::pull::Config {
     consumer::pull::Config {
         durable_name: Some(ADVISORY_CONSUMER.to_owned()),
         ack_policy: consumer::AckPolicy::Explicit,
         ack_wait: Duration::from_secs(30),
         max_deliver: -1,
+        max_ack_pending: 1000,
         deliver_policy: consumer::DeliverPolicy::All,
         ..Default::default()
     }

@@ -3,7 +3,7 @@
 //! # Layout
 //! - [`config`]: the queue settings read from the environment (NATS_URL, TLS and credentials,
 //!   PARTITIONS, ...).
-//! - [`topology`]: the task stream and the partition consumers, created or updated idempotently.
+//! - [`topology`]: the streams and consumers: applied by their owner (`migrate`), verified by the others.
 //! - [`publish`]: publishing a task envelope with `Nats-Msg-Id` and awaiting the server's PubAck.
 //! - [`dlq`]: the dead-letter stream, and the advisory stream that feeds it.
 //! - [`depth`]: queue depth per partition and in total, the gauges workers scale on.
@@ -83,7 +83,7 @@ pub enum ConnectError {
 }
 
 pub use publish::{publish_raw, publish_task, publish_task_as};
-pub use topology::{ensure_consumer, ensure_consumers, ensure_streams, Topology};
+pub use topology::Topology;
 
 /// What can go wrong talking to JetStream.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +102,8 @@ pub enum Error {
     Encode(#[from] serde_json::Error),
     #[error("dead-letter stream: {0}")]
     Dlq(String),
+    #[error("the JetStream topology differs from this process's settings; run `cartwright-ingress migrate` with the intended settings to apply them, or give this process the same settings:\n  {}", .0.join("\n  "))]
+    TopologyDiffers(Vec<String>),
 }
 
 impl Error {
@@ -111,7 +113,7 @@ impl Error {
     }
 
     /// True when a publish found no stream for its subject: the server lost or never had the
-    /// task streams, and `ensure_streams` should create them before publishing again.
+    /// task streams, and `topology::ensure` should create them before publishing again.
     pub fn is_stream_missing(&self) -> bool {
         matches!(self, Error::Publish(e) if e.kind() == async_nats::jetstream::context::PublishErrorKind::StreamNotFound)
     }

@@ -56,12 +56,23 @@ pub fn bin_dir() -> PathBuf {
     .to_path_buf()
 }
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, below the kernel's ephemeral range (32768 and up on
+/// Linux): a port from that range could be taken, before its server binds it, by any outgoing
+/// connection or by a process binding port 0 (the workers' HTTP servers do). Each call in this
+/// process gets a different port.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let offset = std::process::id().wrapping_mul(7919) % COUNT;
+    for _ in 0..COUNT {
+        let port = (FIRST + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % COUNT) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {FIRST} and {}", FIRST + COUNT)
 }
 
 /// Polls `check` until it returns `Some`, or fails the test after `timeout` saying what was

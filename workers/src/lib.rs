@@ -69,15 +69,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         .await
         .context("connecting to NATS")?;
     let topology = config.topology.topology();
-    queue::ensure_streams(&js, &topology)
+    queue::topology::ensure(&js, &topology)
         .await
-        .context("ensuring the task streams")?;
-    queue::ensure_consumers(&js, &topology)
-        .await
-        .context("ensuring the partition consumers")?;
-    queue::dlq::ensure_dead_letters(&js, &topology)
-        .await
-        .context("ensuring the dead-letter streams")?;
+        .context("checking the JetStream topology")?;
 
     let handlers = &config.payment.payment_handlers;
     let keyring = config.payment.keyring().map_err(anyhow::Error::msg)?;
@@ -140,7 +134,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         config.reconcile_after(),
         stopped.clone(),
     ));
-    let dead_letterer = tokio::spawn(maintenance::dead_letterer::run(js.clone(), dead_letters, stopped.clone()));
+    let dead_letterer = tokio::spawn(maintenance::dead_letterer::run(js.clone(), topology.clone(), dead_letters, stopped.clone()));
     let sweeper = tokio::spawn(maintenance::session_sweeper::run(
         pool.clone(),
         Duration::from_secs(config.session_ttl),

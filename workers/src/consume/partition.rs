@@ -117,18 +117,14 @@ async fn undecodable(puller: &Puller, message: &async_nats::jetstream::Message, 
     }
 }
 
-/// Waits a moment, then ensures the streams and this partition's consumer exist. Returns false
+/// Waits a moment, then creates this partition's stream and consumer if they are missing. Returns false
 /// if the worker is stopping.
 async fn recover(puller: &Puller, partition: u32, stop: &mut watch::Receiver<bool>) -> bool {
     tokio::select! {
         _ = stop.changed() => return false,
         _ = tokio::time::sleep(REPULL_DELAY) => {}
     }
-    let ensured = match queue::ensure_streams(&puller.js, &puller.topology).await {
-        Ok(()) => queue::ensure_consumer(&puller.js, &puller.topology, partition).await,
-        Err(error) => Err(error),
-    };
-    if let Err(error) = ensured {
+    if let Err(error) = queue::topology::ensure_partition(&puller.js, &puller.topology, partition).await {
         tracing::warn!(partition, %error, "could not ensure the stream and consumer yet");
     }
     true

@@ -33,8 +33,9 @@ struct Advisory {
     deliveries: u64,
 }
 
-/// Runs until `stop` turns true.
-pub async fn run(js: jetstream::Context, dead_letters: DeadLetters, mut stop: watch::Receiver<bool>) {
+/// Runs until `stop` turns true. While the advisory stream cannot be read (a server that lost
+/// its store), the missing streams and consumers are created again.
+pub async fn run(js: jetstream::Context, topology: queue::Topology, dead_letters: DeadLetters, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
         let messages = async {
             let stream = js.get_stream(ADVISORY_STREAM).await.map_err(anyhow::Error::new)?;
@@ -52,6 +53,9 @@ pub async fn run(js: jetstream::Context, dead_letters: DeadLetters, mut stop: wa
             Ok(messages) => messages,
             Err(error) => {
                 tracing::warn!(%error, "cannot read the advisories yet");
+                if let Err(error) = queue::topology::ensure(&js, &topology).await {
+                    tracing::warn!(%error, "could not create the missing streams");
+                }
                 tokio::select! {
                     _ = stop.changed() => return,
                     _ = tokio::time::sleep(RETRY_DELAY) => continue,

@@ -154,7 +154,7 @@ async fn publish(state: &AppState, envelope: &TaskEnvelope) -> Result<(), Error>
     match first {
         Err(error) if error.is_stream_missing() => {
             tracing::warn!(%error, "the task stream is missing; creating the streams again");
-            queue::ensure_streams(&state.js, &topology.topology()).await?;
+            queue::topology::ensure(&state.js, &topology.topology()).await?;
             queue::publish_task(&state.js, partition, envelope, PUBLISH_TIMEOUT).await?;
         }
         published => {
