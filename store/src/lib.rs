@@ -18,6 +18,7 @@
 //! - [`catalog`]: products, seed loading and keyword search.
 //! - [`orders`]: orders placed by completed checkouts.
 //! - [`rate_counts`]: request counts per rate-limit key and second, shared by every ingress.
+//! - [`retention`]: purging processed-message records, finished tasks and idle conversations.
 //! - [`notify`]: task-change notifications (LISTEN/NOTIFY) a blocking request awaits.
 //! - [`sessions`]: the agent's per-conversation history and capabilities; the idle sweep.
 //! - [`journal`]: each model response of a turn, for replay after a crash.
@@ -36,6 +37,7 @@ pub mod journal;
 pub mod notify;
 pub mod orders;
 pub mod rate_counts;
+pub mod retention;
 pub mod sessions;
 pub mod tasks;
 pub mod usage;

@@ -23,6 +23,12 @@ pub const TURN_TRANSACTIONS_DEFAULT: usize = 2;
 pub const SESSION_TTL_DEFAULT: u64 = 6 * 60 * 60;
 /// Age after which an unapplied task is republished.
 pub const RECONCILE_AFTER_DEFAULT: u64 = 30;
+/// Seconds processed-message records are kept: 48 hours.
+pub const PROCESSED_RETENTION_DEFAULT: u64 = 48 * 60 * 60;
+/// Seconds finished tasks (with their journals) and idle conversations are kept: 30 days.
+pub const TASK_RETENTION_DEFAULT: u64 = 30 * 24 * 60 * 60;
+/// The least either retention may be: 24 hours.
+pub const MIN_RETENTION: u64 = 24 * 60 * 60;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -57,6 +63,13 @@ pub struct Config {
     /// Seconds after which a task recorded but not applied is republished.
     #[arg(long, env = "RECONCILE_AFTER", default_value_t = RECONCILE_AFTER_DEFAULT)]
     pub reconcile_after: u64,
+    /// Seconds a processed-message record is kept (at least 86400).
+    #[arg(long, env = "PROCESSED_RETENTION", default_value_t = PROCESSED_RETENTION_DEFAULT)]
+    pub processed_retention: u64,
+    /// Seconds a finished task, with its journal, is kept after it finished, and an idle
+    /// conversation with nothing left (at least 86400).
+    #[arg(long, env = "TASK_RETENTION", default_value_t = TASK_RETENTION_DEFAULT)]
+    pub task_retention: u64,
     /// Address of the worker's HTTP server (`/health`, `/ready`, `/metrics`); port 0 picks a
     /// free one (logged at start).
     #[arg(long, env = "WORKER_HTTP_ADDR", default_value = "127.0.0.1:9100")]
@@ -150,11 +163,23 @@ impl Config {
         if self.session_ttl == 0 {
             return Err("SESSION_TTL must be at least 1 second".into());
         }
+        for (name, value) in [("PROCESSED_RETENTION", self.processed_retention), ("TASK_RETENTION", self.task_retention)] {
+            if value < MIN_RETENTION {
+                return Err(format!("{name} must be at least {MIN_RETENTION} seconds (24 hours), got {value}"));
+            }
+        }
         self.llm.validate()
     }
 
     pub fn reconcile_after(&self) -> Duration {
         Duration::from_secs(self.reconcile_after)
+    }
+
+    pub fn retention(&self) -> crate::maintenance::retention::Retention {
+        crate::maintenance::retention::Retention {
+            processed_messages: Duration::from_secs(self.processed_retention),
+            tasks: Duration::from_secs(self.task_retention),
+        }
     }
 }
 

@@ -140,6 +140,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         Duration::from_secs(config.session_ttl),
         stopped.clone(),
     ));
+    let purge = tokio::spawn(maintenance::retention::run(pool.clone(), config.retention(), stopped.clone()));
     let depth = tokio::spawn(queue::depth::run(js.clone(), topology.clone(), stopped.clone()));
     let http = tokio::spawn(http::serve(http, pool.clone(), nats, js.clone(), topology.streams, stopped.clone()));
     tracing::info!(partitions = topology.partitions, %http_addr, "worker started");
@@ -153,6 +154,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let _ = reconciler.await;
     let _ = dead_letterer.await;
     let _ = depth.await;
+    let _ = purge.await;
     let _ = http.await;
     let _ = sweeper.await;
     if tokio::time::timeout(SHUTDOWN_GRACE, conversations.drained())

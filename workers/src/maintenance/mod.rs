@@ -3,8 +3,10 @@
 //! - [`dead_letterer`]: turns the server's max-deliveries and terminated advisories into dead
 //!   letters.
 //! - [`reconciler`]: republishes tasks recorded in PostgreSQL but never applied.
+//! - [`retention`]: purges processed-message records, finished tasks and idle conversations.
 //! - [`session_sweeper`]: deletes idle sessions and their journals, expires old checkouts.
 
 pub mod dead_letterer;
 pub mod reconciler;
+pub mod retention;
 pub mod session_sweeper;
