@@ -2,7 +2,7 @@
 # `make run`: the whole system on this machine, in the foreground. Installs nats-server if
 # missing, starts it with JetStream on its own port and store, prepares PostgreSQL (creates the
 # database, migrates, loads the catalog), runs the ingress and two workers, prints a dev token
-# and a curl example. Ctrl-C stops everything.
+# and a curl example. A process that exits is restarted; Ctrl-C stops everything.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$root"
@@ -31,21 +31,47 @@ fi
 cargo build --bins
 bin="$CARTWRIGHT_BIN_DIR"
 
+# Each process runs under a supervisor that restarts it when it crashes (a crash is a log line,
+# not the end of the stack): after 1 s, doubling to 10 s while it keeps failing, back to 1 s once
+# it has run for 30 s. A process that stops cleanly (status 0, or ended by SIGINT or SIGTERM, as
+# Ctrl-C in the terminal does to all of them) is not restarted. Ctrl-C (or SIGTERM to this
+# script) stops the supervisors, each stopping its process.
+supervise() {
+  local name="$1"; shift
+  local delay=1 child="" status started
+  trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; [ -n "$child" ] && wait "$child" 2>/dev/null; exit 0' TERM
+  while true; do
+    started=$SECONDS
+    "$@" &
+    child=$!
+    status=0
+    wait "$child" || status=$?
+    child=""
+    case "$status" in
+      0|130|143) echo "$name stopped (status $status)" >&2; return 0 ;;
+    esac
+    if (( SECONDS - started >= 30 )); then delay=1; fi
+    echo "$name exited with status $status; restarting in ${delay}s" >&2
+    sleep "$delay"
+    delay=$(( delay * 2 > 10 ? 10 : delay * 2 ))
+  done
+}
+
 pids=()
 stop_all() {
   trap - INT TERM EXIT
-  echo "stopping..."
+  echo "stopping..." >&2
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap stop_all INT TERM EXIT
 
-"$NATS_SERVER_BIN" -c deploy/nats-server.conf -a 127.0.0.1 -p "$nats_port" -sd "$run_dir/nats" -l "$run_dir/nats.log" &
+supervise nats-server "$NATS_SERVER_BIN" -c deploy/nats-server.conf -a 127.0.0.1 -p "$nats_port" -sd "$run_dir/nats" -l "$run_dir/nats.log" &
 pids+=($!)
 "$bin/cartwright-ingress" migrate --catalog seed/products.json
-"$bin/cartwright-ingress" serve & pids+=($!)
-"$bin/cartwright-worker" & pids+=($!)
-"$bin/cartwright-worker" & pids+=($!)
+supervise ingress "$bin/cartwright-ingress" serve & pids+=($!)
+WORKER_HTTP_ADDR=127.0.0.1:9101 supervise worker-1 "$bin/cartwright-worker" & pids+=($!)
+WORKER_HTTP_ADDR=127.0.0.1:9102 supervise worker-2 "$bin/cartwright-worker" & pids+=($!)
 
 for _ in $(seq 1 100); do
   if curl -fsS "http://$AGENT_HOST:$AGENT_PORT/ready" >/dev/null 2>&1; then break; fi
@@ -66,6 +92,8 @@ fi
 cat <<TXT >&2
 
 Cartwright is running: ingress $PUBLIC_URL, 2 workers, nats-server $NATS_URL, PostgreSQL $DATABASE_URL
+Metrics: $PUBLIC_URL/metrics, http://127.0.0.1:9101/metrics and http://127.0.0.1:9102/metrics (workers' /health and /ready there too)
+A crashed process is restarted (a line says so). Operators: $bin/cartwright-ingress dlq list
 Assistant: $assistant
 Dev token (principal "dev", valid 24 h):
 $token
@@ -80,4 +108,4 @@ Chat with the assistant: the same request with "parts":[{"kind":"text","text":"I
 
 Ctrl-C stops everything.
 TXT
-wait -n "${pids[@]}"
+wait
