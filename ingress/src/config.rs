@@ -53,6 +53,8 @@ pub struct Config {
     #[command(flatten)]
     pub http_trust: HttpTrustArgs,
     #[command(flatten)]
+    pub telemetry: lifecycle::telemetry::TelemetryArgs,
+    #[command(flatten)]
     pub topology: TopologyArgs,
     /// HS256 secret for bearer JWTs (at least 32 bytes). Required.
     #[arg(long, env = "AUTH_JWT_SECRET", hide_env_values = true, global = true)]

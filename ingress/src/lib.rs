@@ -16,6 +16,7 @@
 //!   the admin API.
 //! - [`admin`]: the admin API (admin role required).
 //! - [`task_store`]: task accepts and reads, batched across concurrent requests.
+//! - [`request_id`]: each request's id (`X-Request-Id`) and span.
 
 pub mod a2a;
 pub mod admin;
@@ -27,6 +28,7 @@ pub mod error;
 pub mod health;
 pub mod metrics;
 pub mod rate_limit;
+pub mod request_id;
 pub mod task_store;
 pub mod ucp;
 pub mod well_known;
@@ -76,8 +78,9 @@ pub struct AppState {
 
 /// The HTTP application.
 ///
-/// Layers, outside in: trace (a span per request, so every event of the request carries its
-/// method and path), header size limit, timeout (longer than the blocking cap, so it only cuts a stuck request),
+/// Layers, outside in: request id (taken from `X-Request-Id` or made, and answered), trace (a
+/// span per request, so every event of the request carries its request id, method and path, and
+/// the task's ids once known; see [`request_id`]), header size limit, timeout (longer than the blocking cap, so it only cuts a stuck request),
 /// body limit (an oversized body is refused before it is read whole); on the A2A endpoint,
 /// the in-flight cap and the client IP's rate limit (see [`admission`]).
 pub fn app(state: AppState) -> Router {
@@ -99,7 +102,12 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(timeout, admission::timeout))
         .layer(axum::middleware::from_fn(admission::header_limit))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_id::span)
+                .on_response(request_id::on_response),
+        )
+        .layer(axum::middleware::from_fn(request_id::assign))
 }
 
 /// The JWT verifier the configuration describes; with a JWKS, its first fetch is tried now

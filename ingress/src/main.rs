@@ -12,7 +12,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    lifecycle::init_logging(&config.log_level)?;
+    let telemetry = lifecycle::telemetry::init(&config.log_level, &config.telemetry, &config.http_trust, "cartwright-ingress")
+        .map_err(anyhow::Error::msg)?;
+    let result = run(config).await;
+    // The last spans (the requests that drained, the command's own) are exported before exit.
+    telemetry.shutdown().await;
+    result
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
     match config.command.clone().unwrap_or(Command::Serve) {
         Command::Serve => {
             config.validate().map_err(anyhow::Error::msg)?;

@@ -82,7 +82,7 @@ pub enum ConnectError {
     Nats(async_nats::ConnectError),
 }
 
-pub use publish::{publish_raw, publish_task, publish_task_as};
+pub use publish::{continue_trace, publish_raw, publish_task, publish_task_as};
 pub use topology::Topology;
 
 /// What can go wrong talking to JetStream.

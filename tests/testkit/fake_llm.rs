@@ -48,6 +48,8 @@ pub struct Received {
     /// The API key it came with (`x-goog-api-key` or the bearer token).
     pub key: Option<String>,
     pub body: Value,
+    /// Every header of the request (a `traceparent` among them, when the worker traces).
+    pub headers: HeaderMap,
     pub at: std::time::Instant,
 }
 
@@ -249,6 +251,7 @@ async fn gemini(State(shared): State<Arc<Shared>>, Path(model_action): Path<Stri
         path: model_action.clone(),
         key,
         body: body.clone(),
+        headers: headers.clone(),
         at: std::time::Instant::now(),
     };
     if let Some(response) = prelude(&shared, received).await {
@@ -311,6 +314,7 @@ async fn openai(State(shared): State<Arc<Shared>>, headers: HeaderMap, Json(body
         path: "chat/completions".into(),
         key,
         body: body.clone(),
+        headers: headers.clone(),
         at: std::time::Instant::now(),
     };
     if let Some(response) = prelude(&shared, received).await {

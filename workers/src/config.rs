@@ -43,6 +43,8 @@ pub struct Config {
     #[command(flatten)]
     pub http_trust: HttpTrustArgs,
     #[command(flatten)]
+    pub telemetry: lifecycle::telemetry::TelemetryArgs,
+    #[command(flatten)]
     pub topology: TopologyArgs,
     /// Messages fetched per pull request.
     #[arg(long, env = "PULL_BATCH", default_value_t = PULL_BATCH_DEFAULT)]

@@ -8,6 +8,10 @@ use workers::Config;
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     config.validate().map_err(anyhow::Error::msg)?;
-    lifecycle::init_logging(&config.log_level)?;
-    workers::run(config, lifecycle::shutdown_signal()).await
+    let telemetry = lifecycle::telemetry::init(&config.log_level, &config.telemetry, &config.http_trust, "cartwright-worker")
+        .map_err(anyhow::Error::msg)?;
+    let result = workers::run(config, lifecycle::shutdown_signal()).await;
+    // The last spans (the turns that finished while draining) are exported before exit.
+    telemetry.shutdown().await;
+    result
 }

@@ -188,7 +188,18 @@ impl Handler {
     /// unreachable, no provider can answer) the job stays here, kept alive, and is tried again:
     /// a wait uses up no delivery. Returns true if the conversation's fence moved (or its hold).
     async fn attempt(&self, job: Job, parked: &mut BTreeMap<i64, Job>) -> bool {
-        let span = tracing::info_span!("turn", task_id = %job.envelope.task_id, context_id = %job.envelope.context_id, seq = job.envelope.seq);
+        let span = tracing::info_span!(
+            "turn",
+            task_id = %job.envelope.task_id,
+            context_id = %job.envelope.context_id,
+            seq = job.envelope.seq,
+            request_id = tracing::field::Empty,
+            "otel.kind" = "consumer",
+        );
+        // A child of the publish that queued the task (so of the request that accepted it).
+        if let Some(request_id) = queue::continue_trace(&span, job.message.headers.as_ref()) {
+            span.record("request_id", request_id.as_str());
+        }
         let mut waits = 0;
         let mut stopping = self.stopping.clone();
         loop {

@@ -138,8 +138,12 @@ pub async fn call(http: &reqwest::Client, endpoint: &Endpoint, request: &ModelRe
             openai::encode(request, &endpoint.model),
         ),
     };
+    // The model call's span (the caller's) continues at the provider, if it traces.
+    let mut headers = reqwest::header::HeaderMap::new();
+    lifecycle::telemetry::inject_http(&tracing::Span::current(), &mut headers);
     let mut builder = http
         .post(url)
+        .headers(headers)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(body);
     if let Some(key) = &endpoint.api_key {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use schemas::agent::ModelReply;
 use tokio::sync::Semaphore;
+use tracing::Instrument as _;
 
 use super::breaker::Breaker;
 use super::{call, CallError, Endpoint, ModelRequest};
@@ -139,7 +140,18 @@ impl Router {
         route.breaker.permit().map_err(CallError::CircuitOpen)?;
         let _slot = self.slots.acquire().await.map_err(|_| CallError::CircuitOpen(self.policy.breaker_cooldown))?;
         let started = std::time::Instant::now();
+        let span = tracing::info_span!(
+            "model_call",
+            "otel.kind" = "client",
+            "otel.name" = format!("chat {}", route.endpoint.model),
+            provider = route.endpoint.dialect.name(),
+            model = %route.endpoint.model,
+            step,
+            outcome = tracing::field::Empty,
+            "otel.status_code" = tracing::field::Empty,
+        );
         let result = tokio::time::timeout(self.policy.timeout, call(&self.http, &route.endpoint, request, step))
+            .instrument(span.clone())
             .await
             .unwrap_or_else(|_| {
                 Err(CallError::Transient {
@@ -167,6 +179,10 @@ impl Router {
             Err(CallError::Misconfigured(_)) => "misconfigured",
             Err(CallError::Transient { .. } | CallError::CircuitOpen(_)) => "transient",
         };
+        span.record("outcome", outcome);
+        if outcome != "ok" {
+            span.record("otel.status_code", "ERROR");
+        }
         crate::metrics::model_call(provider, outcome, started.elapsed(), result.as_ref().ok().map(|reply| &reply.usage));
         crate::metrics::breaker(provider, route.breaker.is_open());
         result

@@ -103,6 +103,7 @@ pub async fn handle(
         }
         Accepted::Existing(row) => (row, true),
     };
+    crate::request_id::record_task(&row.id, &row.context_id);
     tracing::info!(task_id = %row.id, context_id = %row.context_id, seq = row.seq, resent, "task accepted");
     if resent {
         // Its first publish may have failed: publish again (JetStream drops the duplicate).

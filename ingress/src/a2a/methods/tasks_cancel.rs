@@ -21,5 +21,6 @@ pub async fn handle(state: &AppState, principal: &Principal, params: TaskIdParam
         Cancel::NotCancelable(row) => return Err(Error::TaskNotCancelable(row.state.as_str())),
         Cancel::NotFound => return Err(Error::TaskNotFound),
     };
+    crate::request_id::record_task(&row.id, &row.context_id);
     task_view::render(row, None)
 }

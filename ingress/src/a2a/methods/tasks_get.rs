@@ -16,5 +16,6 @@ use crate::AppState;
 pub async fn handle(state: &AppState, principal: &Principal, params: TaskQueryParams) -> Result<Box<RawValue>, Error> {
     let id = params.id.parse().map_err(|_| Error::TaskNotFound)?;
     let row = state.tasks.get(&principal.0, id).await?.ok_or(Error::TaskNotFound)?;
+    crate::request_id::record_task(&row.id, &row.context_id);
     task_view::render(row, params.history_length)
 }
