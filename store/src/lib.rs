@@ -37,8 +37,10 @@ pub mod journal;
 pub mod notify;
 pub mod orders;
 pub mod rate_counts;
+pub mod reconcile;
 pub mod retention;
 pub mod sessions;
+pub mod singleton;
 pub mod tasks;
 pub mod usage;
 

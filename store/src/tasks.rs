@@ -606,30 +606,6 @@ pub async fn set_status_message(pool: &PgPool, id: Uuid, message: &Message) -> R
     Ok(())
 }
 
-/// Tasks accepted, and last touched, before `before` whose conversation has not applied them
-/// yet (cancelled ones included: the fence must still move past them). Candidates for
-/// republishing. A task a worker touched since (an agent turn waiting for its provider) is
-/// still alive in JetStream and is left alone, and so is a conversation held behind a
-/// dead-lettered task (an operator's replay or discard republishes it).
-pub async fn unapplied_before(pool: &PgPool, before: DateTime<Utc>, limit: i64) -> Result<Vec<TaskRow>> {
-    let cols = COLUMNS
-        .split(", ")
-        .map(|c| format!("t.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let rows = sqlx::query_as(&format!(
-        "SELECT {cols} FROM contexts c
-         JOIN tasks t ON t.principal = c.principal AND t.context_id = c.context_id AND t.seq > c.applied_seq
-         WHERE c.applied_seq < c.last_seq AND c.held_seq IS NULL AND t.created_at < $1 AND t.updated_at < $1
-         ORDER BY t.created_at LIMIT $2"
-    ))
-    .bind(before)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows)
-}
-
 /// How many tasks are in each state (states without tasks are absent).
 pub async fn count_by_state(pool: &PgPool) -> Result<Vec<(TaskState, i64)>> {
     let rows: Vec<(String, i64)> = sqlx::query_as("SELECT state::text, count(*) FROM tasks GROUP BY state")

@@ -130,7 +130,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let reconciler = tokio::spawn(maintenance::reconciler::run(
         pool.clone(),
         js.clone(),
-        topology.partitions,
+        topology.clone(),
         config.reconcile_after(),
         stopped.clone(),
     ));
