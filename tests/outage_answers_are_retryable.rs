@@ -31,10 +31,27 @@ fn assert_retryable(answer: &(reqwest::StatusCode, Option<String>, Value), took:
     );
 }
 
+/// Resends `message` as a client honouring the contract would: while the answer is a retryable
+/// 503 (the pool or the connection may take a moment to find the server again), again after a
+/// short wait, for at most 30 s; then the task completes and a further resend is the same task.
 async fn resend_until_done(client: &Client, message: &Value, context_id: &str) {
-    let task = client.send(message.clone(), false).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let task = loop {
+        let started = Instant::now();
+        let answer = answer(client, message).await;
+        if answer.0 == 200 {
+            break answer.2["result"].clone();
+        }
+        assert_retryable(&answer, started.elapsed(), "while the service comes back");
+        assert!(
+            Instant::now() < deadline,
+            "still a retryable 503 30 s after the outage ended: {}",
+            answer.2
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
     client
-        .wait_for_state(task["id"].as_str().unwrap(), "completed", Duration::from_secs(30))
+        .wait_for_state(task["id"].as_str().expect("a Task"), "completed", Duration::from_secs(30))
         .await;
     let again = client.send(message.clone(), false).await;
     assert_eq!(again["id"], task["id"], "a further resend is the same task");
