@@ -9,12 +9,7 @@ use testkit::{Stack, StackOptions};
 
 async fn run_flow(mode: &str) {
     let stack = Stack::start(StackOptions::default()).await;
-    let python = std::env::var("CARTWRIGHT_PYTHON").unwrap_or_else(|_| {
-        testkit::repo_root()
-            .join(".tools/venv/bin/python")
-            .to_string_lossy()
-            .into_owned()
-    });
+    let python = testkit::python();
     let script = testkit::repo_root().join("tests/python/shopping_flow.py");
     let profile = format!("{}/profile.json", stack.profile_base);
     let run = tokio::process::Command::new(python)

@@ -40,6 +40,13 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The project's Python (the venv the test command installs into .tools/), or `CARTWRIGHT_PYTHON`.
+pub fn python() -> PathBuf {
+    std::env::var("CARTWRIGHT_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join(".tools/venv/bin/python"))
+}
+
 /// Where the built binaries are: `CARTWRIGHT_BIN_DIR`, or the profile folder this executable
 /// was built into (tests run from target/<profile>/deps, the bench from target/<profile>).
 pub fn bin_dir() -> PathBuf {
