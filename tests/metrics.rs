@@ -5,23 +5,10 @@ use std::time::Duration;
 
 use serde_json::json;
 use testkit::client::{action, message};
+use testkit::metrics::{sample, scrape};
 use testkit::{eventually, Stack, StackOptions};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-async fn scrape(url: &str) -> String {
-    let response = reqwest::get(format!("{url}/metrics")).await.expect("metrics answer");
-    assert!(response.status().is_success(), "{url}/metrics: {}", response.status());
-    response.text().await.unwrap()
-}
-
-/// The value of a sample (`name{labels} value`) whose line starts with `series`.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find(|line| line.starts_with(series) && line[series.len()..].starts_with([' ', '{']))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
-}
 
 #[tokio::test]
 async fn queue_depth_rises_while_workers_are_stopped_and_drains_to_zero() {

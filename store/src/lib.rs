@@ -41,6 +41,7 @@ pub mod reconcile;
 pub mod retention;
 pub mod sessions;
 pub mod singleton;
+pub mod stuck;
 pub mod tasks;
 pub mod usage;
 

@@ -16,6 +16,7 @@
 pub mod client;
 pub mod db;
 pub mod fake_llm;
+pub mod metrics;
 pub mod nats;
 pub mod nats_jwt;
 pub mod pg;

@@ -23,6 +23,9 @@ pub const TURN_TRANSACTIONS_DEFAULT: usize = 2;
 pub const SESSION_TTL_DEFAULT: u64 = 6 * 60 * 60;
 /// Age after which an unapplied task is republished.
 pub const RECONCILE_AFTER_DEFAULT: u64 = 30;
+/// Default `STUCK_TASK_AFTER`: beyond the longest turn the default model settings allow
+/// (`LLM_TIMEOUT` 60 s x `LLM_ATTEMPTS` 3 x `LLM_MAX_STEPS` 6, plus backoff).
+pub const STUCK_TASK_AFTER_DEFAULT: u64 = 1800;
 /// Seconds processed-message records are kept: 48 hours.
 pub const PROCESSED_RETENTION_DEFAULT: u64 = 48 * 60 * 60;
 /// Seconds finished tasks (with their journals) and idle conversations are kept: 30 days.
@@ -65,6 +68,9 @@ pub struct Config {
     /// Seconds after which a task recorded but not applied is republished.
     #[arg(long, env = "RECONCILE_AFTER", default_value_t = RECONCILE_AFTER_DEFAULT)]
     pub reconcile_after: u64,
+    /// Seconds a task may stay `working` without any change before it is failed as stuck.
+    #[arg(long, env = "STUCK_TASK_AFTER", default_value_t = STUCK_TASK_AFTER_DEFAULT)]
+    pub stuck_task_after: u64,
     /// Seconds a processed-message record is kept (at least 86400).
     #[arg(long, env = "PROCESSED_RETENTION", default_value_t = PROCESSED_RETENTION_DEFAULT)]
     pub processed_retention: u64,
@@ -162,6 +168,9 @@ impl Config {
         if self.turn_transactions == 0 || self.turn_transactions > self.database.db_pool_size as usize {
             return Err("TURN_TRANSACTIONS must be between 1 and DB_POOL_SIZE".into());
         }
+        if self.stuck_task_after == 0 {
+            return Err("STUCK_TASK_AFTER must be at least 1 second".into());
+        }
         if self.session_ttl == 0 {
             return Err("SESSION_TTL must be at least 1 second".into());
         }
@@ -175,6 +184,10 @@ impl Config {
 
     pub fn reconcile_after(&self) -> Duration {
         Duration::from_secs(self.reconcile_after)
+    }
+
+    pub fn stuck_task_after(&self) -> Duration {
+        Duration::from_secs(self.stuck_task_after)
     }
 
     pub fn retention(&self) -> crate::maintenance::retention::Retention {

@@ -98,6 +98,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         turns: TurnBatcher::start(turns, config.turn_batch, config.turn_transactions),
         dead_letters: dead_letters.clone(),
         max_deliver: topology.max_deliver,
+        stuck_after: config.stuck_task_after(),
         stopping: stopped.clone(),
         agent,
         simulated_turn,
@@ -140,6 +141,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         Duration::from_secs(config.session_ttl),
         stopped.clone(),
     ));
+    let stuck = tokio::spawn(maintenance::stuck_sweeper::run(pool.clone(), config.stuck_task_after(), stopped.clone()));
     let purge = tokio::spawn(maintenance::retention::run(pool.clone(), config.retention(), stopped.clone()));
     let depth = tokio::spawn(queue::depth::run(js.clone(), topology.clone(), stopped.clone()));
     let http = tokio::spawn(http::serve(http, pool.clone(), nats, js.clone(), topology.streams, stopped.clone()));
@@ -157,6 +159,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let _ = purge.await;
     let _ = http.await;
     let _ = sweeper.await;
+    let _ = stuck.await;
     if tokio::time::timeout(SHUTDOWN_GRACE, conversations.drained())
         .await
         .is_err()

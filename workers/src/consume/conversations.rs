@@ -5,6 +5,7 @@
 //! work).
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,6 +43,9 @@ pub struct Handler {
     /// The partition consumers' `max_deliver`: the delivery on which a failing turn is
     /// dead-lettered.
     pub max_deliver: i64,
+    /// `STUCK_TASK_AFTER`: how often a turn still running checks whether its task was settled
+    /// elsewhere (the stuck-task sweeper failed it), to let it go.
+    pub stuck_after: Duration,
     /// Turns true when the worker shuts down: waiting and parked jobs are released at once.
     pub stopping: watch::Receiver<bool>,
     /// The agent that runs chat turns; `None` when offline.
@@ -203,7 +207,14 @@ impl Handler {
         let mut waits = 0;
         let mut stopping = self.stopping.clone();
         loop {
-            let step = tracing::Instrument::instrument(self.step(&job.envelope, &job.message), span.clone()).await;
+            let step = tracing::Instrument::instrument(self.step(&job.envelope, &job.message), span.clone());
+            let Some(step) = self.unless_settled(&job, step).await else {
+                let _entered = span.enter();
+                tracing::warn!("the task was settled while its turn ran (failed as stuck); the turn is let go");
+                metrics::counter!("cartwright_stuck_tasks_total", "action" => "abandoned").increment(1);
+                acknowledge(&job.message, Outcome::Ack).await;
+                return true;
+            };
             match step {
                 Step::Park => {
                     match parked.entry(job.envelope.seq) {
@@ -246,6 +257,22 @@ impl Handler {
                     let _entered = span.enter();
                     return self.dead_letter(&job, reason, &error).await;
                 }
+            }
+        }
+    }
+
+    /// Runs `step` to its end, unless its task is settled elsewhere meanwhile (`None`): checked
+    /// every `stuck_after`, so a turn that finishes sooner costs one timer and no query.
+    async fn unless_settled(&self, job: &Job, step: impl Future<Output = Step>) -> Option<Step> {
+        let mut step = std::pin::pin!(step);
+        loop {
+            match tokio::time::timeout(self.stuck_after, &mut step).await {
+                Ok(step) => return Some(step),
+                Err(_) => match store::stuck::is_settled(&self.dead_letters.pool, job.envelope.task_id).await {
+                    Ok(true) => return None,
+                    Ok(false) => {}
+                    Err(error) => tracing::warn!(%error, "could not read the task of a long turn"),
+                },
             }
         }
     }
