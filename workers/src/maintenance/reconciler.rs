@@ -13,7 +13,8 @@
 //!   `Nats-Msg-Id` (a copy the duplicate window does not catch is a redelivery the database
 //!   fence turns into a no-op), and marked so the next pass waits `after` again.
 //!
-//! A failed publish is counted and logged and the pass goes on with the others.
+//! A failed publish (or a partition that cannot be read) is counted and logged and the pass
+//! goes on with the others.
 //! Counted in `cartwright_reconciler_passes_total{outcome}` and
 //! `cartwright_reconciler_tasks_total{outcome}`.
 
@@ -92,7 +93,8 @@ pub async fn reconcile_once(
     };
     let before = Utc::now() - chrono::Duration::from_std(after)?;
     let rows = store::reconcile::next_unapplied_before(pool, before, RECONCILE_BATCH).await?;
-    let mut oldest: HashMap<u32, Option<DateTime<Utc>>> = HashMap::new();
+    // Per partition: when its oldest message was stored, or `None` if it could not be read.
+    let mut oldest: HashMap<u32, Option<Option<DateTime<Utc>>>> = HashMap::new();
     let mut pass = Pass::default();
     for row in rows {
         let envelope = match row.envelope() {
@@ -107,10 +109,17 @@ pub async fn reconcile_once(
         let first = match oldest.get(&partition) {
             Some(first) => *first,
             None => {
-                let first = oldest_stored(js, topology, partition).await?;
+                let first = oldest_stored(js, topology, partition)
+                    .await
+                    .inspect_err(|error| tracing::warn!(partition, %error, "cannot tell what the partition holds; its tasks wait for the next pass"))
+                    .ok();
                 oldest.insert(partition, first);
                 first
             }
+        };
+        let Some(first) = first else {
+            pass.failed += 1;
+            continue;
         };
         let published = row.updated_at.max(row.created_at) + chrono::Duration::from_std(PUBLISH_SLACK)?;
         if first.is_some_and(|first| first <= published) {
