@@ -1,14 +1,15 @@
 //! The reconciler as the housekeeping job it is: one pass at a time across all workers (while
-//! another session holds its advisory lock, no worker reconciles), and what it republishes is
-//! only what JetStream lost: a task queued behind a turn in progress, and the tasks parked behind
-//! it, are left alone however long they wait, so a backlog never gets copies of itself.
+//! another session holds its advisory lock, no worker reconciles); a lost task is republished
+//! although the messages of its conversation behind it are parked in a worker (they wait for it,
+//! they do not hide it); and a task merely queued in a backlog the workers have not pulled yet is
+//! left alone however long it waits, so a backlog never gets copies of itself.
 
 use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::json;
 use store::tasks::{Accepted, NewTask};
-use testkit::client::{action, message_with_id};
+use testkit::client::{action, checkout_of, message_with_id, quantity};
 use testkit::metrics::{sample, scrape};
 use testkit::{FakeLlm, Stack, StackOptions};
 
@@ -25,7 +26,8 @@ async fn stored_task_messages(stack: &Stack) -> u64 {
     total
 }
 
-/// A task recorded in the store and never published (an ingress that died in between).
+/// A task recorded in the store and never published (an ingress that died in between): the
+/// first message of principal `orphan`'s conversation `orphan-ctx`.
 async fn orphan(stack: &Stack) -> uuid::Uuid {
     let id = uuid::Uuid::new_v4();
     let request = json!({"kind": "message", "role": "user", "messageId": "orphan-1", "contextId": "orphan-ctx",
@@ -58,17 +60,19 @@ async fn counter(stack: &Stack, series: &str) -> f64 {
     sample(&scrape(&stack.worker_url(0)).await, series).unwrap_or(0.0)
 }
 
+async fn updated_at(stack: &Stack, id: &str) -> f64 {
+    sqlx::query_scalar("SELECT extract(epoch FROM updated_at)::float8 FROM tasks WHERE id = $1::uuid")
+        .bind(id)
+        .fetch_one(&stack.db.pool)
+        .await
+        .expect("the task")
+}
+
 #[tokio::test]
-async fn one_pass_at_a_time_and_only_lost_tasks_are_republished() {
-    let llm = FakeLlm::start().await;
-    let marker = format!("slow-{}", uuid::Uuid::new_v4().simple());
-    let mut worker_env = llm.env("openai");
-    worker_env.push(("RECONCILE_AFTER".to_owned(), "1".to_owned()));
+async fn one_pass_at_a_time_and_a_lost_task_is_found_behind_parked_ones() {
     let stack = Stack::start(StackOptions {
         workers: 1,
-        worker_env,
-        // A turn in progress that does not end while the test runs.
-        first_worker_env: vec![("CARTWRIGHT_FAULT".to_owned(), format!("after_model_reply:{marker}"))],
+        worker_env: vec![("RECONCILE_AFTER".to_owned(), "1".to_owned())],
         ..Default::default()
     })
     .await;
@@ -82,17 +86,15 @@ async fn one_pass_at_a_time_and_only_lost_tasks_are_republished() {
         .expect("take the reconciler's lock");
     let ran_before = counter(&stack, r#"cartwright_reconciler_passes_total{outcome="ran"}"#).await;
 
-    let client = stack.client("busy");
-    let text = "call add_to_checkout {\"product_id\": \"BISC-001\", \"quantity\": 1}";
-    client
-        .send(message_with_id(&format!("{marker}-1"), json!([{ "kind": "text", "text": text }]), Some("busy-ctx")), false)
-        .await;
-    stack.workers[0].wait_for_log("fault point reached", Duration::from_secs(20)).await;
-    for n in 2..=3 {
-        let add = action(json!({"action": "add_to_checkout", "product_id": "CHIPS-001", "quantity": n}));
-        client.send(message_with_id(&format!("busy-{n}"), add, Some("busy-ctx")), false).await;
-    }
+    // The conversation's first message is lost; its next two are delivered and parked behind it.
     let lost = orphan(&stack).await;
+    let client = stack.client("orphan");
+    let mut later = Vec::new();
+    for (n, product) in [(2, "CHIPS-001"), (3, "STRAW-001")] {
+        let add = action(json!({"action": "add_to_checkout", "product_id": product, "quantity": n}));
+        let task = client.send(message_with_id(&format!("orphan-{n}"), add, Some("orphan-ctx")), false).await;
+        later.push(task["id"].as_str().expect("a task id").to_owned());
+    }
 
     testkit::eventually(Duration::from_secs(30), "two reconciler passes skipped for the held lock", || async {
         let skipped = counter(&stack, r#"cartwright_reconciler_passes_total{outcome="skipped"}"#).await;
@@ -100,6 +102,9 @@ async fn one_pass_at_a_time_and_only_lost_tasks_are_republished() {
     })
     .await;
     assert_eq!(state(&stack, lost).await, "submitted", "nothing republished while another session holds the lock");
+    for id in &later {
+        assert_eq!(client.get_task(id).await["status"]["state"], "submitted", "parked behind the lost task");
+    }
     assert_eq!(
         counter(&stack, r#"cartwright_reconciler_passes_total{outcome="ran"}"#).await,
         ran_before,
@@ -111,29 +116,69 @@ async fn one_pass_at_a_time_and_only_lost_tasks_are_republished() {
         .execute(&mut *holder)
         .await
         .expect("give the lock back");
-    testkit::eventually(Duration::from_secs(30), "the lost task to be republished and applied", || async {
-        (state(&stack, lost).await == "completed").then_some(())
+    let last = client.wait_for_state(&later[1], "completed", Duration::from_secs(30)).await;
+    assert_eq!(state(&stack, lost).await, "completed");
+    let checkout = checkout_of(&last).expect("a checkout");
+    for (product, n) in [("BISC-001", 1), ("CHIPS-001", 2), ("STRAW-001", 3)] {
+        assert_eq!(quantity(&checkout, product), n, "every turn applied once, in order: {checkout}");
+    }
+    assert_eq!(
+        counter(&stack, r#"cartwright_reconciler_tasks_total{outcome="republished"}"#).await,
+        1.0,
+        "only the lost task was republished"
+    );
+    assert_eq!(stored_task_messages(&stack).await, 0, "every message acknowledged, no copy left");
+}
+
+#[tokio::test]
+async fn a_backlog_the_workers_have_not_pulled_is_left_alone() {
+    let llm = FakeLlm::start().await;
+    let marker = format!("busy-{}", uuid::Uuid::new_v4().simple());
+    let mut worker_env = llm.env("openai");
+    for (name, value) in [("RECONCILE_AFTER", "1"), ("MAX_HELD_MESSAGES", "1"), ("PULL_BATCH", "1")] {
+        worker_env.push((name.to_owned(), value.to_owned()));
+    }
+    let stack = Stack::start(StackOptions {
+        workers: 1,
+        partitions: 1,
+        env: vec![("STREAMS".to_owned(), "1".to_owned())],
+        worker_env,
+        // The one message the worker may hold is a turn that does not end while the test runs.
+        first_worker_env: vec![("CARTWRIGHT_FAULT".to_owned(), format!("after_model_reply:{marker}"))],
+        ..Default::default()
     })
     .await;
+    let client = stack.client("busy");
+    let text = "call add_to_checkout {\"product_id\": \"BISC-001\", \"quantity\": 1}";
+    client
+        .send(message_with_id(&format!("{marker}-1"), json!([{ "kind": "text", "text": text }]), Some("busy-ctx")), false)
+        .await;
+    stack.workers[0].wait_for_log("fault point reached", Duration::from_secs(20)).await;
+
+    // Six conversations' first messages: the worker may have one of them in its pull buffer,
+    // the rest are not delivered.
+    let mut backlog = Vec::new();
+    for n in 1..=6 {
+        let add = action(json!({"action": "add_to_checkout", "product_id": "CHIPS-001", "quantity": 1}));
+        let task = client.send(message_with_id(&format!("backlog-{n}"), add, Some(&format!("backlog-{n}"))), false).await;
+        backlog.push(task["id"].as_str().expect("a task id").to_owned());
+    }
+    let queued_tail = &backlog[2..];
+    let mut before = Vec::new();
+    for id in queued_tail {
+        before.push(updated_at(&stack, id).await);
+    }
     let ran = counter(&stack, r#"cartwright_reconciler_passes_total{outcome="ran"}"#).await;
-    testkit::eventually(Duration::from_secs(30), "two more reconciler passes", || async {
+    testkit::eventually(Duration::from_secs(40), "three reconciler passes over the backlog", || async {
         let now = counter(&stack, r#"cartwright_reconciler_passes_total{outcome="ran"}"#).await;
-        (now >= ran + 2.0).then_some(())
+        (now >= ran + 3.0).then_some(())
     })
     .await;
-    let metrics = scrape(&stack.worker_url(0)).await;
-    assert_eq!(
-        sample(&metrics, r#"cartwright_reconciler_tasks_total{outcome="republished"}"#),
-        Some(1.0),
-        "only the lost task was republished: {metrics}"
-    );
-    assert!(
-        sample(&metrics, r#"cartwright_reconciler_tasks_total{outcome="queued"}"#).unwrap_or(0.0) >= 2.0,
-        "the turn in progress was looked at on every pass and left alone: {metrics}"
-    );
-    assert_eq!(
-        stored_task_messages(&stack).await,
-        3,
-        "the busy conversation's three messages and no copies are in JetStream"
-    );
+    for (id, before) in queued_tail.iter().zip(before) {
+        assert_eq!(updated_at(&stack, id).await, before, "queued task {id} was not republished");
+        assert_eq!(client.get_task(id).await["status"]["state"], "submitted");
+    }
+    let queued = counter(&stack, r#"cartwright_reconciler_tasks_total{outcome="queued"}"#).await;
+    assert!(queued >= 8.0, "the queued tasks were looked at and left alone on each pass: {queued}");
+    assert_eq!(stored_task_messages(&stack).await, 7, "the busy turn and the backlog, no copies");
 }

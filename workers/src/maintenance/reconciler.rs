@@ -6,10 +6,12 @@
 //! advisory lock, `store::singleton`) looks at the task each conversation must apply next,
 //! when it was recorded (or last republished) more than `after` ago:
 //!
-//! - if its partition still holds a message stored no later than that task's publish (plus
-//!   [`PUBLISH_SLACK`]), the task may be queued behind it, or parked behind it, and is left
-//!   alone: a backlog is never answered with more copies of itself;
-//! - otherwise its message is not in JetStream, and it is republished with the same
+//! - if its partition holds a message its consumer has not delivered yet, stored no later than
+//!   that task's publish (plus [`PUBLISH_SLACK`]), the task may be queued behind it in the
+//!   backlog and is left alone: a backlog is never answered with more copies of itself;
+//! - otherwise its message, if JetStream still has it, was delivered, and the task is not
+//!   applied although its predecessor is: the message was lost (or the turn holding it made no
+//!   change for `after`), and it is republished with the same
 //!   `Nats-Msg-Id` (a copy the duplicate window does not catch is a redelivery the database
 //!   fence turns into a no-op), and marked so the next pass waits `after` again.
 //!
@@ -25,7 +27,7 @@ use async_nats::jetstream;
 use chrono::{DateTime, Utc};
 use queue::topology::Topology;
 use schemas::partition_of;
-use schemas::queue::{task_stream, task_subject};
+use schemas::queue::{partition_consumer, task_stream, task_subject};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
@@ -43,7 +45,7 @@ pub const PUBLISH_SLACK: Duration = Duration::from_secs(15);
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Pass {
     pub republished: usize,
-    /// Left alone: their partition holds a message as old as their publish.
+    /// Left alone: their partition holds an undelivered message as old as their publish.
     pub queued: usize,
     pub failed: usize,
 }
@@ -109,7 +111,7 @@ pub async fn reconcile_once(
         let first = match oldest.get(&partition) {
             Some(first) => *first,
             None => {
-                let first = oldest_stored(js, topology, partition)
+                let first = oldest_undelivered(js, topology, partition)
                     .await
                     .inspect_err(|error| tracing::warn!(partition, %error, "cannot tell what the partition holds; its tasks wait for the next pass"))
                     .ok();
@@ -140,15 +142,23 @@ pub async fn reconcile_once(
     Ok(Some(pass))
 }
 
-/// When the oldest message still on `partition` was stored (`None`: the partition is empty).
-async fn oldest_stored(js: &jetstream::Context, topology: &Topology, partition: u32) -> anyhow::Result<Option<DateTime<Utc>>> {
+/// When the oldest message of `partition` that its consumer has not delivered yet was stored
+/// (`None`: the consumer has delivered everything the partition holds). Messages delivered and
+/// parked in a worker behind a lost predecessor do not count: they are what waits for it.
+async fn oldest_undelivered(js: &jetstream::Context, topology: &Topology, partition: u32) -> anyhow::Result<Option<DateTime<Utc>>> {
     let stream = js
         .get_stream_no_info(task_stream(partition, topology.streams))
         .await
         .map_err(|e| anyhow::anyhow!("opening the stream of partition {partition}: {e}"))?;
-    match stream.get_first_raw_message_by_subject(task_subject(partition), 1).await {
+    let delivered = stream
+        .consumer_info(partition_consumer(partition))
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the consumer of partition {partition}: {e}"))?
+        .delivered
+        .stream_sequence;
+    match stream.get_first_raw_message_by_subject(task_subject(partition), delivered + 1).await {
         Ok(message) => Ok(Some(message.time)),
         Err(error) if error.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
-        Err(error) => Err(anyhow::anyhow!("reading the oldest message of partition {partition}: {error}")),
+        Err(error) => Err(anyhow::anyhow!("reading the oldest undelivered message of partition {partition}: {error}")),
     }
 }
