@@ -86,3 +86,30 @@ async fn a_batch_resolves_resent_and_repeated_message_ids_to_one_task_each() {
     );
     assert_eq!(db.count("tasks").await, 4);
 }
+
+/// The first messages of a new conversation, accepted at once on separate connections, race to
+/// create its context row: every one is recorded, numbered 1..n, and none fails on the row's
+/// second unique key (the ingress answered such a loser "internal error").
+#[tokio::test]
+async fn first_messages_racing_for_a_new_conversation_are_all_recorded() {
+    let db = TestDb::create("http://localhost").await;
+    for round in 0..40 {
+        let context = format!("race-{round}");
+        let copies = (0..8).map(|i| {
+            let pool = db.pool.clone();
+            let task = task("p", &context, &format!("{context}-{i}"));
+            async move { store::tasks::accept(&pool, vec![task]).await }
+        });
+        let mut seqs: Vec<i64> = futures::future::join_all(copies)
+            .await
+            .into_iter()
+            .flat_map(outcomes)
+            .map(|(new, seq)| {
+                assert!(new, "each message is new");
+                seq
+            })
+            .collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=8).collect::<Vec<_>>(), "round {round}: one number each");
+    }
+}
