@@ -4,8 +4,12 @@
 # cartwright-bench (`--quick`, `--only <scenario>`).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/postgres.sh"
 cd "$root"
 bash deploy/local/tools.sh
-export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+trap local_postgres_stop EXIT
+local_postgres TEST_DATABASE_URL postgres
+# The calibration row runs pgbench: the machine's, else the one beside the local server.
+command -v pgbench >/dev/null || { pg_find_bin && export PATH="$PATH:$pg_bin"; }
 cargo build --release --bins
 CARTWRIGHT_BIN_DIR="$CARGO_TARGET_DIR/release" "$CARGO_TARGET_DIR/release/cartwright-bench" "$@"

