@@ -2,7 +2,9 @@
 //! another session holds its advisory lock, no worker reconciles); a lost task is republished
 //! although the messages of its conversation behind it are parked in a worker (they wait for it,
 //! they do not hide it); and a task merely queued in a backlog the workers have not pulled yet is
-//! left alone however long it waits, so a backlog never gets copies of itself.
+//! left alone however long it waits, so a backlog never gets copies of itself; and a lost task
+//! whose parked successors fill its partition's `max_ack_pending` (so no copy of it could be
+//! delivered) is fetched from the database by the worker that holds them.
 
 use std::time::Duration;
 
@@ -72,7 +74,12 @@ async fn updated_at(stack: &Stack, id: &str) -> f64 {
 async fn one_pass_at_a_time_and_a_lost_task_is_found_behind_parked_ones() {
     let stack = Stack::start(StackOptions {
         workers: 1,
-        worker_env: vec![("RECONCILE_AFTER".to_owned(), "1".to_owned())],
+        worker_env: vec![
+            ("RECONCILE_AFTER".to_owned(), "1".to_owned()),
+            // The reconciler is under test: the worker holding the parked messages must not
+            // fetch the lost task itself.
+            ("FETCH_PREDECESSOR_AFTER".to_owned(), "600".to_owned()),
+        ],
         ..Default::default()
     })
     .await;
@@ -181,4 +188,51 @@ async fn a_backlog_the_workers_have_not_pulled_is_left_alone() {
     let queued = counter(&stack, r#"cartwright_reconciler_tasks_total{outcome="queued"}"#).await;
     assert!(queued >= 8.0, "the queued tasks were looked at and left alone on each pass: {queued}");
     assert_eq!(stored_task_messages(&stack).await, 7, "the busy turn and the backlog, no copies");
+}
+
+/// The chaos suite's deadlock, made small: the conversation's first message is lost and its
+/// successors, delivered and parked behind it, fill the partition consumer's `max_ack_pending`.
+/// The server delivers nothing more on that partition, so no republished copy could arrive; the
+/// worker holding the parked messages runs the lost task from the database.
+#[tokio::test]
+async fn a_lost_task_behind_a_full_partition_is_fetched_by_the_worker_holding_its_successors() {
+    let stack = Stack::start(StackOptions {
+        workers: 1,
+        partitions: 1,
+        env: vec![("STREAMS".to_owned(), "1".to_owned()), ("MAX_ACK_PENDING".to_owned(), "3".to_owned())],
+        worker_env: vec![
+            ("RECONCILE_AFTER".to_owned(), "1".to_owned()),
+            ("FETCH_PREDECESSOR_AFTER".to_owned(), "2".to_owned()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let lost = orphan(&stack).await;
+    let client = stack.client("orphan");
+    let mut later = Vec::new();
+    for n in 2..=7 {
+        let add = action(json!({"action": "add_to_checkout", "product_id": "CHIPS-001", "quantity": 1}));
+        let task = client.send(message_with_id(&format!("orphan-{n}"), add, Some("orphan-ctx")), false).await;
+        later.push(task["id"].as_str().expect("a task id").to_owned());
+    }
+    // Another conversation on the same (full) partition waits too, and moves once it drains.
+    let other = client
+        .send(
+            message_with_id("other-1", action(json!({"action": "get_checkout"})), Some("other-ctx")),
+            false,
+        )
+        .await;
+
+    let last = client.wait_for_state(later.last().unwrap(), "completed", Duration::from_secs(30)).await;
+    assert_eq!(state(&stack, lost).await, "completed");
+    let checkout = checkout_of(&last).expect("a checkout");
+    assert_eq!(quantity(&checkout, "BISC-001"), 1, "the lost task applied once: {checkout}");
+    assert_eq!(quantity(&checkout, "CHIPS-001"), 6, "every later task applied once, after it: {checkout}");
+    client.wait_for_state(other["id"].as_str().unwrap(), "completed", Duration::from_secs(30)).await;
+    let fetched = counter(&stack, "cartwright_predecessors_fetched_total").await;
+    assert_eq!(fetched, 1.0, "the worker fetched the lost task once");
+    testkit::eventually(Duration::from_secs(10), "every message acknowledged", || async {
+        (stored_task_messages(&stack).await == 0).then_some(())
+    })
+    .await;
 }

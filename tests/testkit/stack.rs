@@ -126,6 +126,7 @@ impl Stack {
             ("AGENT_PORT", self.port.to_string()),
             ("PUBLIC_URL", self.base_url.clone()),
             ("RECONCILE_AFTER", "5".to_owned()),
+            ("FETCH_PREDECESSOR_AFTER", "10".to_owned()),
             ("DB_POOL_SIZE", self.options.db_pool_size.to_string()),
             ("LOG_LEVEL", self.options.log_level.clone()),
             // Offline unless a test configures a provider: keys in the caller's environment

@@ -23,6 +23,8 @@ pub const TURN_TRANSACTIONS_DEFAULT: usize = 2;
 pub const SESSION_TTL_DEFAULT: u64 = 6 * 60 * 60;
 /// Age after which an unapplied task is republished.
 pub const RECONCILE_AFTER_DEFAULT: u64 = 30;
+/// Twice `RECONCILE_AFTER`: the reconciler's republish normally arrives first.
+pub const FETCH_PREDECESSOR_AFTER_DEFAULT: u64 = 60;
 /// Default `STUCK_TASK_AFTER`: beyond the longest turn the default model settings allow
 /// (`LLM_TIMEOUT` 60 s x `LLM_ATTEMPTS` 3 x `LLM_MAX_STEPS` 6, plus backoff).
 pub const STUCK_TASK_AFTER_DEFAULT: u64 = 1800;
@@ -68,6 +70,10 @@ pub struct Config {
     /// Seconds after which a task recorded but not applied is republished.
     #[arg(long, env = "RECONCILE_AFTER", default_value_t = RECONCILE_AFTER_DEFAULT)]
     pub reconcile_after: u64,
+    /// Seconds a worker's parked messages wait for the task before them (recorded, its message
+    /// lost) before the worker runs that task from the database.
+    #[arg(long, env = "FETCH_PREDECESSOR_AFTER", default_value_t = FETCH_PREDECESSOR_AFTER_DEFAULT)]
+    pub fetch_predecessor_after: u64,
     /// Seconds a task may stay `working` without any change before it is failed as stuck.
     #[arg(long, env = "STUCK_TASK_AFTER", default_value_t = STUCK_TASK_AFTER_DEFAULT)]
     pub stuck_task_after: u64,
@@ -168,6 +174,9 @@ impl Config {
         if self.turn_transactions == 0 || self.turn_transactions > self.database.db_pool_size as usize {
             return Err("TURN_TRANSACTIONS must be between 1 and DB_POOL_SIZE".into());
         }
+        if self.fetch_predecessor_after == 0 {
+            return Err("FETCH_PREDECESSOR_AFTER must be at least 1 second".into());
+        }
         if self.stuck_task_after == 0 {
             return Err("STUCK_TASK_AFTER must be at least 1 second".into());
         }
@@ -184,6 +193,10 @@ impl Config {
 
     pub fn reconcile_after(&self) -> Duration {
         Duration::from_secs(self.reconcile_after)
+    }
+
+    pub fn fetch_predecessor_after(&self) -> Duration {
+        Duration::from_secs(self.fetch_predecessor_after)
     }
 
     pub fn stuck_task_after(&self) -> Duration {

@@ -99,6 +99,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         dead_letters: dead_letters.clone(),
         max_deliver: topology.max_deliver,
         stuck_after: config.stuck_task_after(),
+        fetch_predecessor_after: config.fetch_predecessor_after(),
+        partitions: topology.partitions,
         stopping: stopped.clone(),
         agent,
         simulated_turn,

@@ -5,6 +5,7 @@
 //! | --- | --- | --- |
 //! | `cartwright_turns_total`, `cartwright_turn_duration_seconds` | `outcome` | attempts at a turn: `committed`, `duplicate`, `parked`, `held`, `retried`, `waiting`, `dead_lettered` |
 //! | `cartwright_dedup_hits_total` | | deliveries whose turn was applied before (skipped) |
+//! | `cartwright_predecessors_fetched_total` | | tasks run from the database for the messages parked behind them |
 //! | `cartwright_dead_lettered_total` | `reason` | messages dead-lettered |
 //! | `cartwright_model_calls_total`, `cartwright_model_call_duration_seconds` | `provider`, `outcome` | model calls: `ok`, `rejected`, `transient`, `misconfigured` |
 //! | `cartwright_model_tokens_total` | `provider`, `kind` | tokens used, `prompt` and `completion` |
@@ -21,6 +22,11 @@ pub fn turn(outcome: &'static str, took: Duration) {
     if outcome == "duplicate" {
         metrics::counter!("cartwright_dedup_hits_total").increment(1);
     }
+}
+
+/// A task run from the database for the messages parked behind it.
+pub fn predecessor_fetched() {
+    metrics::counter!("cartwright_predecessors_fetched_total").increment(1);
 }
 
 pub fn dead_lettered(reason: Reason) {

@@ -14,6 +14,7 @@ use schemas::action::Turn;
 use schemas::dead_letter::Reason;
 use schemas::TaskEnvelope;
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 
 use super::ack::{acknowledge, retry_delay, Outcome};
 use super::dead_letter::{DeadLetters, Origin, Recorded};
@@ -46,6 +47,11 @@ pub struct Handler {
     /// `STUCK_TASK_AFTER`: how often a turn still running checks whether its task was settled
     /// elsewhere (the stuck-task sweeper failed it), to let it go.
     pub stuck_after: Duration,
+    /// `FETCH_PREDECESSOR_AFTER`: how long parked jobs wait for the task before them before
+    /// this worker runs it from the database (see [`Handler::run_predecessor`]).
+    pub fetch_predecessor_after: Duration,
+    /// The partition count, to name a fetched task's subject in a dead letter.
+    pub partitions: u32,
     /// Turns true when the worker shuts down: waiting and parked jobs are released at once.
     pub stopping: watch::Receiver<bool>,
     /// The agent that runs chat turns; `None` when offline.
@@ -116,6 +122,8 @@ impl Conversations {
     ) {
         let mut parked: BTreeMap<i64, Job> = BTreeMap::new();
         let mut recheck = RECHECK_FIRST;
+        // Since when parked jobs have waited with no progress of the conversation.
+        let mut waiting_since: Option<Instant> = None;
         let mut stopping = self.handler.stopping.clone();
         loop {
             if *stopping.borrow() {
@@ -141,7 +149,7 @@ impl Conversations {
                     _ = stopping.changed() => continue,
                 },
             };
-            let progressed = match job {
+            let mut progressed = match job {
                 Some(job) => {
                     self.handler.simulate_latency().await;
                     self.handler.attempt(job, &mut parked).await
@@ -151,9 +159,20 @@ impl Conversations {
                     self.handler.retry_parked(&mut parked).await
                 }
             };
+            let waited_long = waiting_since.is_some_and(|since| since.elapsed() >= self.handler.fetch_predecessor_after);
+            if !progressed && waited_long {
+                waiting_since = Some(Instant::now());
+                progressed = self.handler.run_predecessor(&parked).await;
+            }
             if progressed {
                 recheck = RECHECK_FIRST;
+                waiting_since = None;
                 self.handler.retry_parked(&mut parked).await;
+            }
+            if parked.is_empty() {
+                waiting_since = None;
+            } else if waiting_since.is_none() {
+                waiting_since = Some(Instant::now());
             }
         }
     }
@@ -192,22 +211,16 @@ impl Handler {
     /// unreachable, no provider can answer) the job stays here, kept alive, and is tried again:
     /// a wait uses up no delivery. Returns true if the conversation's fence moved (or its hold).
     async fn attempt(&self, job: Job, parked: &mut BTreeMap<i64, Job>) -> bool {
-        let span = tracing::info_span!(
-            "turn",
-            task_id = %job.envelope.task_id,
-            context_id = %job.envelope.context_id,
-            seq = job.envelope.seq,
-            request_id = tracing::field::Empty,
-            "otel.kind" = "consumer",
-        );
+        let span = turn_span(&job.envelope);
         // A child of the publish that queued the task (so of the request that accepted it).
         if let Some(request_id) = queue::continue_trace(&span, job.message.headers.as_ref()) {
             span.record("request_id", request_id.as_str());
         }
+        let delivered = job.message.info().map(|info| info.delivered).unwrap_or(1);
         let mut waits = 0;
         let mut stopping = self.stopping.clone();
         loop {
-            let step = tracing::Instrument::instrument(self.step(&job.envelope, &job.message), span.clone());
+            let step = tracing::Instrument::instrument(self.step(&job.envelope, delivered), span.clone());
             let Some(step) = self.unless_settled(&job, step).await else {
                 let _entered = span.enter();
                 tracing::warn!("the task was settled while its turn ran (failed as stuck); the turn is let go");
@@ -295,6 +308,72 @@ impl Handler {
         }
     }
 
+    /// Runs, from the database, the task the parked jobs wait for, if it is still open and
+    /// untouched after [`Handler::fetch_predecessor_after`]. Its message was lost, and the
+    /// reconciler's copy may never arrive: the parked jobs behind it are unacknowledged and
+    /// count against their partition consumer's `max_ack_pending`; once they fill it, the
+    /// server delivers nothing more on that partition, that copy included (the chaos suite
+    /// found conversations stuck this way). This worker holds what waits, so it runs the task
+    /// itself; a copy that arrives later is a duplicate the fence skips. Returns true if the
+    /// conversation moved (applied, or held behind the task, dead-lettered).
+    async fn run_predecessor(&self, parked: &BTreeMap<i64, Job>) -> bool {
+        let Some(first) = parked.values().next() else {
+            return false;
+        };
+        let waiting = &first.envelope;
+        let untouched_since = chrono::Utc::now() - self.fetch_predecessor_after;
+        let pool = &self.dead_letters.pool;
+        let row = match store::reconcile::next_waited_for(pool, &waiting.principal, &waiting.context_id, waiting.seq, untouched_since).await {
+            Ok(Some(row)) => row,
+            Ok(None) => return false,
+            Err(error) => {
+                tracing::warn!(%error, context_id = %waiting.context_id, "could not read the task parked messages wait for");
+                return false;
+            }
+        };
+        let envelope = match row.envelope() {
+            Ok(envelope) => Arc::new(envelope),
+            Err(error) => {
+                tracing::error!(task_id = %row.id, %error, "the task parked messages wait for cannot be run");
+                return false;
+            }
+        };
+        crate::metrics::predecessor_fetched();
+        let span = turn_span(&envelope);
+        span.in_scope(|| {
+            tracing::warn!(
+                waited_s = self.fetch_predecessor_after.as_secs(),
+                "the conversation's next message did not arrive; running its task from the database"
+            )
+        });
+        let step = tracing::Instrument::instrument(self.step(&envelope, 1), span.clone()).await;
+        match step {
+            Step::Committed | Step::Duplicate => true,
+            Step::DeadLetter(reason, error) => {
+                let _entered = span.enter();
+                let partition = schemas::partition_of(&envelope.principal, &envelope.context_id, self.partitions);
+                let subject = schemas::queue::task_subject(partition);
+                let payload = serde_json::to_vec(&*envelope).unwrap_or_default();
+                let origin = Origin {
+                    subject: &subject,
+                    stream: "",
+                    stream_sequence: 0,
+                    attempts: 1,
+                    payload: &payload,
+                };
+                match self.dead_letters.record(origin, Some(&envelope), reason, Some(&error)).await {
+                    Ok(_) => true,
+                    Err(error) => {
+                        tracing::warn!(%error, "could not dead-letter the fetched task; it is tried again later");
+                        false
+                    }
+                }
+            }
+            // Not now (a failure, a wait, a hold): tried again after another period.
+            Step::Park | Step::Held | Step::Retry(_) | Step::Wait(_) => false,
+        }
+    }
+
     /// Retries parked jobs, lowest sequence first, while they apply. Returns true if any did.
     async fn retry_parked(&self, parked: &mut BTreeMap<i64, Job>) -> bool {
         let mut progressed = false;
@@ -309,10 +388,11 @@ impl Handler {
         progressed
     }
 
-    /// One attempt at a job's turn, counted in the turn metrics by what became of it.
-    async fn step(&self, envelope: &Arc<TaskEnvelope>, message: &Message) -> Step {
+    /// One attempt at a task's turn (on its `delivered`th delivery), counted in the turn metrics
+    /// by what became of it.
+    async fn step(&self, envelope: &Arc<TaskEnvelope>, delivered: i64) -> Step {
         let started = std::time::Instant::now();
-        let step = self.decide_step(envelope, message).await;
+        let step = self.decide_step(envelope, delivered).await;
         let outcome = match &step {
             Step::Committed => "committed",
             Step::Duplicate => "duplicate",
@@ -326,8 +406,7 @@ impl Handler {
         step
     }
 
-    async fn decide_step(&self, envelope: &Arc<TaskEnvelope>, message: &Message) -> Step {
-        let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+    async fn decide_step(&self, envelope: &Arc<TaskEnvelope>, delivered: i64) -> Step {
         let applied = match (&self.agent, &envelope.turn) {
             (Some(agent), Turn::Chat { .. }) => match agent.decide(envelope).await {
                 Ok(Decision::Skip(applied)) => Ok(applied),
@@ -376,6 +455,18 @@ impl Handler {
             }
         }
     }
+}
+
+/// The span of one task's turn.
+fn turn_span(envelope: &TaskEnvelope) -> tracing::Span {
+    tracing::info_span!(
+        "turn",
+        task_id = %envelope.task_id,
+        context_id = %envelope.context_id,
+        seq = envelope.seq,
+        request_id = tracing::field::Empty,
+        "otel.kind" = "consumer",
+    )
 }
 
 /// What became of one attempt at a job.
