@@ -7,7 +7,7 @@
 //! succeeded once.
 //!
 //! Short form (in `make test`): `CHAOS_SECONDS` defaults to 30. Long form:
-//! `CHAOS_SECONDS=600 CHAOS_CONVERSATIONS=64 cargo test --test chaos -- --nocapture`.
+//! `CHAOS_SECONDS=600 CHAOS_CONVERSATIONS=64 bash deploy/local/test.sh --test chaos -- --nocapture`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
