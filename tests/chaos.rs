@@ -287,8 +287,9 @@ async fn chaos_loses_nothing_duplicates_nothing_and_keeps_order() {
         .await
         .unwrap_or_default();
         println!("conversations behind (context, applied, last): {pending:?}");
-        let next: Vec<(String, i64, String, i32, Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT t.context_id, t.seq, t.state::text, t.failures, t.last_error, t.status_message::text
+        let next: Vec<String> = sqlx::query_scalar(
+            "SELECT format('%s #%s %s, failures %s, last error %s, status %s', t.context_id, t.seq, t.state,
+                           t.failures, t.last_error, t.status_message)
              FROM contexts c JOIN tasks t ON t.principal = c.principal AND t.context_id = c.context_id
                  AND t.seq = c.applied_seq + 1
              WHERE c.applied_seq < c.last_seq ORDER BY c.context_id",
@@ -296,7 +297,7 @@ async fn chaos_loses_nothing_duplicates_nothing_and_keeps_order() {
         .fetch_all(&pool)
         .await
         .unwrap_or_default();
-        println!("their next tasks (context, seq, state, failures, last error, status): {next:?}");
+        println!("their next tasks: {next:?}");
         println!(
             "first other errors: {:?}",
             ledger.other_errors.iter().take(5).collect::<Vec<_>>()

@@ -306,29 +306,23 @@ async fn find_by_message_ids(pool: &PgPool, resent: &[&NewTask]) -> Result<HashM
 /// arbiter with a unique violation instead of the update. The loser runs the statement again:
 /// by then the winner's row is committed and the upsert takes its update path.
 async fn accept_one(pool: &PgPool, task: NewTask) -> Result<Accepted> {
-    let mut attempt = 1;
-    loop {
-        match insert_one(pool, &task).await {
-            Err(e) if violated_constraint(&e) == Some("contexts_pkey") && attempt < CONTEXT_RACE_ATTEMPTS => {
-                attempt += 1;
-            }
-            Ok(recorded) => return Ok(Accepted::New(recorded.into_row(task))),
-            // The context exists for another principal: the upsert returned no row, so no task.
-            Err(sqlx::Error::RowNotFound) => return Err(Error::ForeignContext(task.context_id)),
-            Err(e) if violated_constraint(&e) == Some("tasks_message_id_principal_key") => {
-                let existing = find_by_message_id(pool, &task.principal, &task.message_id)
-                    .await?
-                    .ok_or(Error::Database(e))?;
-                return Ok(Accepted::Existing(existing));
-            }
-            Err(e) => return Err(e.into()),
+    let recorded = match insert_one(pool, &task).await {
+        Err(e) if violated_constraint(&e) == Some("contexts_pkey") => insert_one(pool, &task).await,
+        recorded => recorded,
+    };
+    match recorded {
+        Ok(recorded) => Ok(Accepted::New(recorded.into_row(task))),
+        // The context exists for another principal: the upsert returned no row, so no task.
+        Err(sqlx::Error::RowNotFound) => Err(Error::ForeignContext(task.context_id)),
+        Err(e) if violated_constraint(&e) == Some("tasks_message_id_principal_key") => {
+            let existing = find_by_message_id(pool, &task.principal, &task.message_id)
+                .await?
+                .ok_or(Error::Database(e))?;
+            Ok(Accepted::Existing(existing))
         }
+        Err(e) => Err(e.into()),
     }
 }
-
-/// How many times [`accept_one`] runs its statement when it loses the race to create a
-/// conversation's context row (one retry suffices: the row is committed when it loses).
-const CONTEXT_RACE_ATTEMPTS: u32 = 3;
 
 /// The statement of [`accept_one`].
 async fn insert_one(pool: &PgPool, task: &NewTask) -> std::result::Result<Recorded, sqlx::Error> {

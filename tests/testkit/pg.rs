@@ -49,11 +49,13 @@ fn bin_dir() -> PathBuf {
 
 /// Whether this process runs as root (PostgreSQL refuses to).
 pub(crate) fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0\n"))
-        .unwrap_or(false)
+    static ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ROOT.get_or_init(|| {
+        Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+    })
 }
 
 /// The user a root test runs PostgreSQL as: `postgres` where the machine has it, else the user
