@@ -57,7 +57,21 @@ async fn agent_card_and_ucp_profile_describe_the_deployment() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["dev.ucp.shopping.checkout", "dev.ucp.shopping.fulfillment"]);
+    assert_eq!(
+        names,
+        [
+            "dev.ucp.shopping.checkout",
+            "dev.ucp.shopping.fulfillment",
+            "dev.ucp.shopping.discount",
+            "dev.ucp.shopping.buyer_consent",
+            "dev.ucp.shopping.order"
+        ]
+    );
+    assert_eq!(
+        profile["ucp"]["services"]["dev.ucp.shopping"]["rest"]["endpoint"],
+        format!("{}/", stack.base_url),
+        "the REST binding is served at the root of PUBLIC_URL"
+    );
     assert_eq!(profile["payment"]["handlers"][0]["id"], "example_payment_provider");
 
     let image = http

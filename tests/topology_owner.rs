@@ -21,9 +21,9 @@ async fn a_process_with_other_settings_refuses_until_migrate_applies_them() {
     assert!(said.contains("run `cartwright-ingress migrate` with the intended settings"), "{said}");
     assert!(!refused.output().contains("worker started"), "{}", refused.output());
 
-    let catalog = testkit::repo_root().join("seed/products.json");
+    let seed = testkit::db::seed_dir();
     let out = std::process::Command::new(testkit::bin_dir().join("cartwright-ingress"))
-        .args(["migrate", "--catalog", catalog.to_str().unwrap()])
+        .args(["migrate", "--merchant-data", seed.to_str().unwrap()])
         .envs(env.iter().cloned())
         .output()
         .expect("migrate runs");

@@ -19,6 +19,8 @@
 //!   history bound; the workers' resident size sampled along the way.
 //! - crash-replay: chat turns that add to the checkout while a worker is SIGKILLed every few
 //!   seconds (model calls in flight); afterwards order, exactly-once and model calls per turn.
+//! - checkout/rest and checkout/a2a: whole checkouts (create, update, complete over REST; add,
+//!   address, complete over A2A), 64 at a time, 2 workers, on the same run (see `checkout`).
 //! - calibration: pgbench with a turn-shaped transaction on the same PostgreSQL, so figures of
 //!   runs on different days compare (each row is also shown as a ratio to it).
 //!
@@ -28,6 +30,7 @@
 
 mod calibration;
 mod chat;
+mod checkout;
 mod load;
 mod report;
 
@@ -65,6 +68,7 @@ const CHAT_CONVERSATIONS: usize = 1000;
 const CHAT_CALL_MS: u64 = 2000;
 const CHAT_0MS_CONVERSATIONS: usize = 1000;
 const CRASH_CONVERSATIONS: usize = 200;
+const CHECKOUT_LANES: usize = 64;
 
 /// The same allocator as the binaries under test, so the load generator takes less of the
 /// CPU they share.
@@ -171,6 +175,37 @@ async fn main() {
         row.notes = format!(
             "model calls/turn {:.2} (journaled {:.2}); failed tasks {}; worker RSS after {rss:.0} MiB",
             calls.provider_per_turn, calls.journaled_per_turn, calls.failed_tasks
+        );
+        rows.push(row);
+    }
+    for name in ["checkout/rest", "checkout/a2a"] {
+        if !wanted(name) {
+            continue;
+        }
+        let stack = stack(2, &[], NATS_CONFIGS[0].1).await;
+        let (sample, what) = if name == "checkout/rest" {
+            let sample = checkout::rest(&stack, CHECKOUT_LANES, warmup, window).await;
+            (sample, "REST: create + update + complete per checkout")
+        } else {
+            let sample = checkout::a2a(&stack, CHECKOUT_LANES, warmup, window).await;
+            (sample, "A2A: add + address + complete per checkout (blocking sends)")
+        };
+        // Waits for every task to finish; its per-turn quantity check is for the add-one lanes
+        // only, so just the counts are kept.
+        let finished = verify(&stack).await;
+        let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
+            .fetch_one(&stack.db.pool)
+            .await
+            .expect("count orders");
+        let mut row = Row::new(
+            name,
+            &format!("{what}, {CHECKOUT_LANES} concurrent, 2 workers; per second = checkouts"),
+            &sample,
+            None,
+        );
+        row.notes = format!(
+            "{orders} orders placed in the run; {} tasks, {} unfinished",
+            finished.tasks, finished.stuck
         );
         rows.push(row);
     }

@@ -2,8 +2,8 @@
 # `make run`: the whole system on this machine, in the foreground. Installs nats-server and
 # PostgreSQL's binaries if missing, starts nats-server with JetStream on its own port and store,
 # finds or starts a PostgreSQL (postgres.sh), prepares it (creates the database, migrates, loads
-# the catalog), runs the ingress and two workers, prints a dev token
-# and a curl example. A process that exits is restarted; Ctrl-C stops everything.
+# the merchant data set MERCHANT_DATA, default seed/), runs the ingress and two workers, prints a
+# dev token and a curl example. A process that exits is restarted; Ctrl-C stops everything.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/postgres.sh"
@@ -74,7 +74,8 @@ local_postgres DATABASE_URL cartwright
 
 supervise nats-server "$NATS_SERVER_BIN" -c deploy/nats-server.conf -a 127.0.0.1 -p "$nats_port" -sd "$run_dir/nats" -l "$run_dir/nats.log" &
 pids+=($!)
-"$bin/cartwright-ingress" migrate --catalog seed/products.json
+# MERCHANT_DATA: the merchant data set folder to load (default seed/, the sample store).
+"$bin/cartwright-ingress" migrate --merchant-data "${MERCHANT_DATA:-seed}"
 supervise ingress "$bin/cartwright-ingress" serve & pids+=($!)
 WORKER_HTTP_ADDR=127.0.0.1:9101 supervise worker-1 "$bin/cartwright-worker" & pids+=($!)
 WORKER_HTTP_ADDR=127.0.0.1:9102 supervise worker-2 "$bin/cartwright-worker" & pids+=($!)

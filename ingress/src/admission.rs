@@ -1,5 +1,5 @@
 //! What a request meets before its handler: load shedding and the per-IP rate limit on the
-//! A2A endpoint, and the request timeout everywhere.
+//! A2A endpoint and the REST binding, and the request timeout everywhere.
 //!
 //! - At most `MAX_IN_FLIGHT` A2A requests run at once per ingress; one more is answered 503
 //!   with `Retry-After` at once instead of queueing (a blocking `message/send` holds its slot
@@ -31,22 +31,42 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// The cap on A2A requests in flight.
 pub struct InFlight(pub Arc<Semaphore>);
 
-/// Sheds load past the in-flight cap, then applies the client IP's rate limit.
+/// Sheds load past the in-flight cap, then applies the client IP's rate limit; refusals are
+/// JSON-RPC errors.
 pub async fn a2a_gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Ok(_slot) = state.in_flight.0.clone().try_acquire_owned() else {
-        return Error::Overloaded("too many requests in flight").into_response();
-    };
+    match admit(&state, &request) {
+        Ok(_slot) => next.run(request).await,
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The same gate for the UCP REST binding (the same in-flight cap); refusals are UCP errors.
+pub async fn rest_gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match admit(&state, &request) {
+        Ok(_slot) => next.run(request).await,
+        Err(error) => crate::error::Ucp(error).into_response(),
+    }
+}
+
+/// A slot under the in-flight cap, held until the request is answered, if there is one and the
+/// client IP is within its rate.
+fn admit(state: &AppState, request: &Request) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
+    let slot = state
+        .in_flight
+        .0
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| Error::Overloaded("too many requests in flight"))?;
     if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
         if let Err(retry_after_secs) = state.rate_limiter.check_ip(peer.ip()) {
-            return Error::RateLimited {
+            return Err(Error::RateLimited {
                 scope: crate::rate_limit::Scope::Ip.as_str(),
                 limit: state.config.rate_limit_ip,
                 retry_after_secs,
-            }
-            .into_response();
+            });
         }
     }
-    next.run(request).await
+    Ok(slot)
 }
 
 /// Cuts a request at the timeout with a JSON-RPC error.

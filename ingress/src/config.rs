@@ -11,7 +11,7 @@ use queue::TopologyArgs;
 use store::DatabaseArgs;
 use vault::PaymentArgs;
 
-use crate::ucp::allowlist::Allowlist;
+use lifecycle::outbound::Allowlist;
 
 /// How long a blocking `message/send` waits for its task before returning it as it is.
 pub const BLOCKING_TIMEOUT_DEFAULT: u64 = 30;
@@ -118,6 +118,15 @@ pub struct Config {
     /// by `*.`) may also use http and private addresses (development).
     #[arg(long, env = "UCP_PROFILE_ALLOWLIST", default_value = "", global = true)]
     pub ucp_profile_allowlist: String,
+    /// The principal UCP REST requests without credentials act as. Unset (the default): such
+    /// requests are refused (401). For platforms that do not authenticate, such as the UCP
+    /// conformance suite; never set it where the REST endpoint is reachable by strangers.
+    #[arg(long, env = "UCP_REST_ANONYMOUS_PRINCIPAL", global = true)]
+    pub ucp_rest_anonymous_principal: Option<String>,
+    /// The secret `POST /testing/simulate-shipping/{id}` needs in its `Simulation-Secret`
+    /// header. Unset (the default): the simulation is refused (403).
+    #[arg(long, env = "SIMULATION_SECRET", global = true)]
+    pub simulation_secret: Option<Secret>,
     /// Folder of product images served at /images/.
     #[arg(long, env = "IMAGES_DIR", default_value = "seed/images", global = true)]
     pub images_dir: String,
@@ -137,9 +146,10 @@ pub enum Command {
     /// Create the database if missing, apply migrations, load the catalog seed, and create or
     /// update the JetStream streams and consumers (this command owns the topology).
     Migrate {
-        /// The schema.org Product list to load.
-        #[arg(long, default_value = "seed/products.json")]
-        catalog: String,
+        /// The merchant data set folder to load (catalog, stock, customers, pricing rules; see
+        /// the README's "Merchant data"). A set loaded before is not loaded again.
+        #[arg(long, env = "MERCHANT_DATA", default_value = "seed")]
+        merchant_data: PathBuf,
     },
     /// Create, list or revoke API keys.
     #[command(subcommand, name = "api-key")]
@@ -254,6 +264,16 @@ impl Config {
         }
         if self.api_key_cache_ttl == 0 || self.api_key_cache_ttl > 300 {
             return Err("API_KEY_CACHE_TTL must be between 1 and 300 seconds".into());
+        }
+        if self
+            .ucp_rest_anonymous_principal
+            .as_ref()
+            .is_some_and(|p| p.is_empty() || p.len() > crate::auth::MAX_SUBJECT_LEN)
+        {
+            return Err(format!("UCP_REST_ANONYMOUS_PRINCIPAL must be 1 to {} bytes", crate::auth::MAX_SUBJECT_LEN));
+        }
+        if self.simulation_secret.as_ref().is_some_and(|s| s.expose().len() < 16) {
+            return Err("SIMULATION_SECRET must be at least 16 bytes".into());
         }
         if self.llm_daily_tokens_per_principal.is_some_and(|t| t < 1) {
             return Err("LLM_DAILY_TOKENS_PER_PRINCIPAL must be at least 1".into());

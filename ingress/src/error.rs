@@ -70,6 +70,12 @@ pub enum Error {
     Overloaded(&'static str),
     #[error("the request took longer than {0} s")]
     Timeout(u64),
+    #[error("Idempotency-Key {0:?} was already used for a different request; send a new request with a new key (a retry must repeat the request unchanged)")]
+    IdempotencyConflict(String),
+    #[error("the request is recorded and still being processed; retry with the same Idempotency-Key")]
+    StillRunning,
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -97,6 +103,8 @@ impl Error {
             Error::RateLimited { .. } => codes::RATE_LIMITED,
             Error::Overloaded(_) => codes::OVERLOADED,
             Error::Timeout(_) => codes::INTERNAL_ERROR,
+            Error::IdempotencyConflict(_) | Error::Unprocessable(_) => codes::INVALID_PARAMS,
+            Error::StillRunning => codes::INTERNAL_ERROR,
         }
     }
 
@@ -124,6 +132,9 @@ impl Error {
             Error::RateLimited { .. } => "rate_limited",
             Error::Overloaded(_) => "overloaded",
             Error::Timeout(_) => "timeout",
+            Error::IdempotencyConflict(_) => "idempotency_conflict",
+            Error::StillRunning => "still_running",
+            Error::Unprocessable(_) => "unprocessable",
             Error::Internal(_) => "internal",
         }
     }
@@ -226,10 +237,10 @@ impl From<queue::Error> for Rest {
     }
 }
 
-impl IntoResponse for Rest {
-    fn into_response(self) -> Response {
-        let error = self.0;
-        let status = match &error {
+impl Error {
+    /// The HTTP status of the error on a REST endpoint (admin API, UCP REST binding).
+    fn rest_status(&self) -> StatusCode {
+        match self {
             Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) | Error::TaskNotFound | Error::ContextNotFound => StatusCode::NOT_FOUND,
@@ -237,32 +248,89 @@ impl IntoResponse for Rest {
             Error::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Error::ContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Error::Unavailable(_) | Error::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) | Error::Overloaded(_) | Error::StillRunning => StatusCode::SERVICE_UNAVAILABLE,
             Error::RateLimited { .. } | Error::TokenBudgetExhausted { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Error::IdempotencyConflict(_) => StatusCode::CONFLICT,
+            Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             _ => StatusCode::BAD_REQUEST,
-        };
-        let code = error.kind();
-        if let Error::Internal(cause) = &error {
+        }
+    }
+
+    /// A REST response with `body`: the status, and the headers the error calls for.
+    fn rest_response(self, body: Value) -> Response {
+        let status = self.rest_status();
+        if let Error::Internal(cause) = &self {
             tracing::error!(cause = %cause, "internal error");
         }
-        let body = json!({ "error": { "code": code, "message": error.to_string() } });
         let mut response = (status, axum::Json(body)).into_response();
-        match error {
+        match self {
             Error::Unauthenticated(_) => {
                 response.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"cartwright\", error=\"invalid_token\""),
                 );
             }
-            Error::Unavailable(_) => {
+            Error::Unavailable(_) | Error::StillRunning => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
             }
+            Error::RateLimited { retry_after_secs, .. } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            Error::Overloaded(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(OVERLOAD_RETRY_AFTER_SECS));
+            }
             _ => {}
         }
         response
+    }
+}
+
+impl IntoResponse for Rest {
+    fn into_response(self) -> Response {
+        let error = self.0;
+        let body = json!({ "error": { "code": error.kind(), "message": error.to_string() } });
+        error.rest_response(body)
+    }
+}
+
+/// An error of the UCP REST binding: the HTTP status says what happened and the body is what
+/// UCP clients read, `{"detail", "code", "messages": [...]}` (`schemas::rest::error_body`).
+#[derive(Debug)]
+pub struct Ucp(pub Error);
+
+impl From<Error> for Ucp {
+    fn from(error: Error) -> Self {
+        Ucp(error)
+    }
+}
+
+impl From<store::Error> for Ucp {
+    fn from(error: store::Error) -> Self {
+        Ucp(error.into())
+    }
+}
+
+impl IntoResponse for Ucp {
+    fn into_response(self) -> Response {
+        let error = self.0;
+        crate::metrics::refused(&error);
+        let code = match &error {
+            Error::VersionUnsupported(_) => "version_unsupported",
+            other => other.kind(),
+        };
+        let detail = match &error {
+            Error::InvalidParams(reason) | Error::InvalidRequest(reason) => reason.clone(),
+            other => other.to_string(),
+        };
+        let body = schemas::rest::error_body(code, &detail);
+        error.rest_response(body)
     }
 }
 

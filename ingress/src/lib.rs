@@ -8,6 +8,7 @@
 //! - [`rate_limit`]: rate limits per principal and per IP, shared across replicas.
 //! - [`auth`]: the `Principal` extractor: bearer JWTs (HS256 or a JWKS) and API keys.
 //! - [`a2a`]: the JSON-RPC endpoint, one file per method.
+//! - [`rest`]: the UCP REST binding: checkout sessions and orders.
 //! - [`ucp`]: UCP-Agent header, client profiles, capability negotiation.
 //! - [`well_known`]: agent card and UCP business profile, with ETags.
 //! - [`health`]: liveness and readiness.
@@ -29,6 +30,7 @@ pub mod health;
 pub mod metrics;
 pub mod rate_limit;
 pub mod request_id;
+pub mod rest;
 pub mod task_store;
 pub mod ucp;
 pub mod well_known;
@@ -97,6 +99,9 @@ pub fn app(state: AppState) -> Router {
         .route("/ready", get(health::ready))
         .route("/metrics", get(metrics::handler))
         .merge(admin::routes())
+        .merge(
+            rest::routes().route_layer(axum::middleware::from_fn_with_state(state.clone(), admission::rest_gate)),
+        )
         .nest_service("/images", ServeDir::new(&state.config.images_dir))
         .with_state(state)
         .layer(DefaultBodyLimit::max(max_body))

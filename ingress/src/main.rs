@@ -26,7 +26,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             config.validate().map_err(anyhow::Error::msg)?;
             ingress::serve(config, lifecycle::shutdown_signal()).await
         }
-        Command::Migrate { catalog } => {
+        Command::Migrate { merchant_data } => {
             let database_url = config.database.url().map_err(anyhow::Error::msg)?;
             store::ensure_database(database_url.expose())
                 .await
@@ -35,15 +35,30 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 .await
                 .context("connecting to PostgreSQL")?;
             store::migrate(&pool).await.context("applying migrations")?;
-            let seed = std::fs::read_to_string(&catalog).with_context(|| format!("reading {catalog}"))?;
-            let products = store::catalog::load_seed(&pool, &seed, &config.public_url)
+            let loaded = store::merchant_data::load(&pool, &merchant_data, &config.public_url)
                 .await
-                .context("loading the catalog")?;
+                .with_context(|| format!("loading the merchant data set {}", merchant_data.display()))?;
             let (_nats, js) = queue::connect(&config.topology).await.context("connecting to NATS")?;
             queue::topology::apply(&js, &config.topology.topology())
                 .await
                 .context("applying the JetStream topology")?;
-            tracing::info!(products, "database migrated, catalog loaded, JetStream topology applied");
+            let data_set = merchant_data.display().to_string();
+            if loaded.skipped {
+                tracing::info!(data_set, "database migrated, merchant data set already loaded (unchanged), JetStream topology applied");
+            } else {
+                tracing::info!(
+                    data_set,
+                    products = loaded.products,
+                    inventory = loaded.inventory,
+                    customers = loaded.customers,
+                    addresses = loaded.addresses,
+                    discounts = loaded.discounts,
+                    promotions = loaded.promotions,
+                    shipping_rates = loaded.shipping_rates,
+                    tax_rates = loaded.tax_rates,
+                    "database migrated, merchant data set loaded, JetStream topology applied"
+                );
+            }
             Ok(())
         }
         Command::Token { subject, ttl, admin } => {

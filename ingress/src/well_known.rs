@@ -131,7 +131,11 @@ fn business_profile(merchant: &Merchant, public_url: &str) -> Value {
                 "dev.ucp.shopping": {
                     "version": VERSION,
                     "spec": "https://ucp.dev/specs/shopping",
-                    "a2a": { "endpoint": format!("{base}/.well-known/agent-card.json") }
+                    "a2a": { "endpoint": format!("{base}/.well-known/agent-card.json") },
+                    "rest": {
+                        "schema": "https://ucp.dev/services/shopping/rest.openapi.json",
+                        "endpoint": format!("{base}/")
+                    }
                 }
             },
             "capabilities": business_capabilities()

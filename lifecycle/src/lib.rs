@@ -5,8 +5,10 @@
 //! - [`secret`]: secrets from a variable or a `*_FILE`, never printed.
 //! - [`tls`]: what outbound HTTPS trusts (the platform's roots and `HTTP_CA_FILE`).
 //! - [`metrics`]: the process's Prometheus recorder, rendered at `/metrics`.
+//! - [`outbound`]: which platform-given URLs (profiles, webhooks) outbound HTTP may reach.
 
 pub mod metrics;
+pub mod outbound;
 pub mod secret;
 pub mod telemetry;
 pub mod tls;

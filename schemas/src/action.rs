@@ -31,6 +31,8 @@ pub enum Turn {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         payment: Option<Payment>,
     },
+    /// A UCP REST binding operation (only the REST binding queues these).
+    Rest { operation: crate::rest::Operation },
 }
 
 /// The payment a message carries for completing the checkout.
@@ -92,6 +94,7 @@ impl Turn {
                 action: Action::CompleteCheckout { payment },
             } => Some(payment),
             Turn::Chat { payment, .. } => payment.as_mut(),
+            Turn::Rest { operation } => operation.payment_mut(),
             Turn::Action { .. } => None,
         }
     }
@@ -205,12 +208,13 @@ fn default_country() -> String {
 impl CustomerDetails {
     pub fn address(&self) -> PostalAddress {
         PostalAddress {
-            street_address: self.street_address.clone(),
+            street_address: Some(self.street_address.clone()),
             extended_address: self.extended_address.clone(),
-            address_locality: self.address_locality.clone(),
-            address_region: self.address_region.clone(),
-            postal_code: self.postal_code.clone(),
-            address_country: self.address_country.clone(),
+            address_locality: Some(self.address_locality.clone()),
+            address_region: Some(self.address_region.clone()),
+            postal_code: Some(self.postal_code.clone()),
+            address_country: Some(self.address_country.clone()),
+            extra: Default::default(),
         }
     }
 
@@ -281,11 +285,19 @@ pub enum ActionError {
     MissingPayment,
     #[error("invalid payment instrument: {0}")]
     Payment(String),
+    #[error("invalid REST operation: {0}")]
+    Rest(String),
 }
 
 /// Reads the turn a user message asks for.
 pub fn parse_turn(message: &Message) -> Result<Turn, ActionError> {
     for part in &message.parts {
+        if let Part::Data { data, .. } = part {
+            if let Some(operation) = data.get(crate::rest::OPERATION_KEY) {
+                let operation = serde_json::from_value(operation.clone()).map_err(|e| ActionError::Rest(e.to_string()))?;
+                return Ok(Turn::Rest { operation });
+            }
+        }
         let object = match part {
             Part::Data { data, .. } if data.contains_key("action") => Some(data.clone()),
             Part::Text { text, .. } => action_object_in_text(text),

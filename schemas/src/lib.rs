@@ -5,6 +5,7 @@
 //! - [`a2a`]: A2A protocol 0.3 JSON-RPC objects (Message, Part, Task) and error codes.
 //! - [`ucp`]: UCP 2026-01-11 checkout documents, money in integer minor units.
 //! - [`action`]: the commerce actions a message can carry, parsed and validated.
+//! - [`rest`]: the UCP REST binding's operations as queued, and their responses.
 //! - [`agent`]: model replies, tool calls, session history and token usage.
 //! - [`dead_letter`]: dead-lettered messages: why, where from, which task; the DLQ names.
 //! - [`merchant`]: the merchant's name, currency, payment handlers and UCP capabilities.
@@ -20,6 +21,7 @@ pub mod dead_letter;
 pub mod merchant;
 pub mod queue;
 pub mod redact;
+pub mod rest;
 pub mod state;
 pub mod ucp;
 

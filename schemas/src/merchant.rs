@@ -47,7 +47,8 @@ impl Merchant {
     }
 }
 
-/// The UCP capabilities this runtime implements: checkout, and fulfillment extending it.
+/// The UCP capabilities this runtime implements: checkout, with fulfillment, discounts and
+/// buyer consent extending it, and orders.
 pub fn business_capabilities() -> Vec<Capability> {
     let capability = |name: &str, extends: Option<&str>| {
         let short = name.rsplit('.').next().unwrap_or(name);
@@ -62,6 +63,9 @@ pub fn business_capabilities() -> Vec<Capability> {
     vec![
         capability("dev.ucp.shopping.checkout", None),
         capability("dev.ucp.shopping.fulfillment", Some("dev.ucp.shopping.checkout")),
+        capability("dev.ucp.shopping.discount", Some("dev.ucp.shopping.checkout")),
+        capability("dev.ucp.shopping.buyer_consent", Some("dev.ucp.shopping.checkout")),
+        capability("dev.ucp.shopping.order", None),
     ]
 }
 

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// The UCP version this merchant speaks.
 pub const VERSION: &str = "2026-01-11";
@@ -105,7 +105,8 @@ pub struct LineItem {
     pub totals: Vec<Total>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The buyer; fields this runtime does not use (consent, phone, ...) are kept as sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Buyer {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
@@ -113,6 +114,8 @@ pub struct Buyer {
     pub last_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// A buyer-facing message; errors for the buyer travel here, not as protocol errors.
@@ -144,16 +147,25 @@ pub struct Link {
     pub url: String,
 }
 
-/// A shipping address, as schema.org PostalAddress fields.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A shipping address, as schema.org PostalAddress fields. A platform may send only some of
+/// them (a country to quote shipping for); fields this runtime does not use (`full_name`, ...)
+/// are kept as sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostalAddress {
-    pub street_address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub street_address: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extended_address: Option<String>,
-    pub address_locality: String,
-    pub address_region: String,
-    pub postal_code: String,
-    pub address_country: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_locality: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_country: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -187,7 +199,8 @@ pub struct FulfillmentMethod {
     #[serde(rename = "type")]
     pub kind: String,
     pub line_item_ids: Vec<String>,
-    pub destinations: Vec<Destination>,
+    /// `None` (null on the wire) until the platform gives an address or the buyer has saved ones.
+    pub destinations: Option<Vec<Destination>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selected_destination_id: Option<String>,
     pub groups: Vec<FulfillmentGroup>,
@@ -216,8 +229,23 @@ pub struct Payment {
     pub handlers: Vec<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selected_instrument_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub instruments: Vec<InstrumentSummary>,
+}
+
+/// A discount code the checkout applied, and what it took off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedDiscount {
+    pub code: String,
+    pub title: String,
+    pub amount: i64,
+}
+
+/// The codes the buyer entered, in order, and the ones that applied (unknown codes do not).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Discounts {
+    pub codes: Vec<String>,
+    pub applied: Vec<AppliedDiscount>,
 }
 
 /// The order a completed checkout produced.
@@ -249,6 +277,113 @@ pub struct Checkout {
     pub order: Option<OrderConfirmation>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fulfillment: Option<Fulfillment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discounts: Option<Discounts>,
+}
+
+/// A line's quantity reference in order expectations, events and adjustments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineQuantity {
+    pub id: String,
+    pub quantity: i64,
+}
+
+/// How much of an order line was ordered, and how much has shipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderQuantity {
+    pub total: i64,
+    pub fulfilled: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLineItem {
+    pub id: String,
+    pub item: Item,
+    pub quantity: OrderQuantity,
+    pub totals: Vec<Total>,
+    /// `processing`, `partial` or `fulfilled`.
+    pub status: String,
+}
+
+/// What the buyer was promised: which lines go where, how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expectation {
+    pub id: String,
+    pub line_items: Vec<LineQuantity>,
+    /// `shipping`, `pickup` or `digital`.
+    pub method_type: String,
+    pub destination: PostalAddress,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fulfillable_on: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Something that happened to an order's goods (`shipped`, `delivered`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FulfillmentEvent {
+    pub id: String,
+    pub occurred_at: DateTime<Utc>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub line_items: Vec<LineQuantity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdjustmentStatus {
+    Pending,
+    Completed,
+    Failed,
+}
+
+/// A change to an order after it was placed (a refund, a return, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adjustment {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub occurred_at: DateTime<Utc>,
+    pub status: AdjustmentStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line_items: Option<Vec<LineQuantity>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderFulfillment {
+    pub expectations: Vec<Expectation>,
+    pub events: Vec<FulfillmentEvent>,
+}
+
+/// The UCP order a completed checkout placed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    pub ucp: UcpMeta,
+    pub id: String,
+    pub checkout_id: String,
+    pub permalink_url: String,
+    pub line_items: Vec<OrderLineItem>,
+    pub fulfillment: OrderFulfillment,
+    pub adjustments: Option<Vec<Adjustment>>,
+    pub totals: Vec<Total>,
 }
 
 impl Checkout {

@@ -1,17 +1,16 @@
-//! The product catalog: loaded from a schema.org Product list (the seed in `seed/`), searched by
-//! keyword over name and category with PostgreSQL full-text search, cached in memory for
+//! The product catalog: loaded from the merchant data set ([`crate::merchant_data`]), searched
+//! by keyword over name and category with PostgreSQL full-text search, cached in memory for
 //! lookups by id.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use schemas::ucp::parse_price_minor;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::RwLock;
 
-use crate::{Error, Result};
+use crate::Result;
 
 /// The most results one search returns.
 pub const SEARCH_LIMIT: i64 = 20;
@@ -26,71 +25,6 @@ pub struct Product {
     pub price_minor: i64,
     pub currency: String,
     pub image_url: Option<String>,
-}
-
-/// Loads (inserts or updates) the products of a schema.org Product JSON array. Image URLs whose
-/// path starts with `/images/` are rewritten to `public_url`, where the ingress serves them.
-/// Returns how many products were loaded.
-pub async fn load_seed(pool: &PgPool, products_json: &str, public_url: &str) -> Result<usize> {
-    let products: Vec<Value> = serde_json::from_str(products_json)?;
-    let mut tx = pool.begin().await?;
-    for mut product in products {
-        let field = |name: &str| product.get(name).and_then(Value::as_str).map(str::to_owned);
-        let id = field("productID").ok_or_else(|| Error::Seed("a product has no productID".into()))?;
-        let name = field("name").ok_or_else(|| Error::Seed(format!("{id} has no name")))?;
-        let category = field("category").unwrap_or_default();
-        let offers = product.get("offers").cloned().unwrap_or(Value::Null);
-        let price = offers
-            .get("price")
-            .and_then(Value::as_str)
-            .and_then(parse_price_minor)
-            .ok_or_else(|| Error::Seed(format!("{id} has no valid price")))?;
-        let currency = offers
-            .get("priceCurrency")
-            .and_then(Value::as_str)
-            .unwrap_or("USD")
-            .to_owned();
-        if let Some(images) = product.get_mut("image").and_then(Value::as_array_mut) {
-            for image in images.iter_mut() {
-                if let Some(url) = image.as_str() {
-                    *image = Value::String(rebase_image_url(url, public_url));
-                }
-            }
-        }
-        let image_url = product
-            .get("image")
-            .and_then(|i| i.get(0))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        sqlx::query(
-            "INSERT INTO products (id, name, category, price_minor, currency, image_url, body)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (id) DO UPDATE SET name = $2, category = $3, price_minor = $4,
-                 currency = $5, image_url = $6, body = $7",
-        )
-        .bind(&id)
-        .bind(&name)
-        .bind(&category)
-        .bind(price)
-        .bind(&currency)
-        .bind(&image_url)
-        .bind(&product)
-        .execute(&mut *tx)
-        .await?;
-    }
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM products")
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(count as usize)
-}
-
-fn rebase_image_url(url: &str, public_url: &str) -> String {
-    let path = url.find("/images/").map(|i| &url[i..]);
-    match path {
-        Some(path) => format!("{}{path}", public_url.trim_end_matches('/')),
-        None => url.to_owned(),
-    }
 }
 
 /// The products whose name or category matches any word of `query` (prefixes count, English

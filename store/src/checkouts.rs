@@ -165,3 +165,25 @@ pub async fn expired_for_update(conn: &mut PgConnection, limit: i64) -> Result<V
         .map(|(id, Json(checkout), version)| (id, Versioned { checkout, version }))
         .collect())
 }
+
+/// The principal's checkout `id`, open or not, locked until the caller's transaction ends.
+pub async fn by_id_for_update(conn: &mut PgConnection, principal: &str, id: Uuid) -> Result<Option<Versioned>> {
+    let row: Option<(Json<Checkout>, i64)> =
+        sqlx::query_as("SELECT body, version FROM checkouts WHERE id = $1 AND principal = $2 FOR UPDATE")
+            .bind(id)
+            .bind(principal)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.map(|(Json(checkout), version)| Versioned { checkout, version }))
+}
+
+/// The principal's checkout `id` and the conversation it belongs to, if it exists and is theirs.
+pub async fn by_id(pool: &sqlx::PgPool, principal: &str, id: Uuid) -> Result<Option<(Checkout, String)>> {
+    let row: Option<(Json<Checkout>, String)> =
+        sqlx::query_as("SELECT body, context_id FROM checkouts WHERE id = $1 AND principal = $2")
+            .bind(id)
+            .bind(principal)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|(Json(checkout), context_id)| (checkout, context_id)))
+}

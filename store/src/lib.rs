@@ -15,7 +15,11 @@
 //! - [`contexts`]: conversation sequence numbers: assigned at acceptance, fenced at apply.
 //! - [`dedup`]: processed JetStream message ids.
 //! - [`checkouts`]: the open checkout of a conversation, version-checked writes.
-//! - [`catalog`]: products, seed loading and keyword search.
+//! - [`catalog`]: products, keyword search and the in-memory catalog.
+//! - [`merchant_data`]: loading a merchant data set folder (catalog, stock, customers, pricing rules).
+//! - [`inventory`]: stock per product: reading it, reserving it for an order.
+//! - [`customers`]: buyers and their saved addresses.
+//! - [`pricing`]: discount codes, promotions, shipping and tax rates, cached in memory.
 //! - [`orders`]: orders placed by completed checkouts.
 //! - [`rate_counts`]: request counts per rate-limit key and second, shared by every ingress.
 //! - [`retention`]: purging processed-message records, finished tasks and idle conversations.
@@ -23,6 +27,7 @@
 //! - [`sessions`]: the agent's per-conversation history and capabilities; the idle sweep.
 //! - [`journal`]: each model response of a turn, for replay after a crash.
 //! - [`usage`]: tokens per principal per day, for the daily budget.
+//! - [`webhooks`]: the outbox of order events to platforms, claimed, retried, delivered in order.
 
 pub mod api_keys;
 pub mod batch;
@@ -30,12 +35,16 @@ pub mod catalog;
 pub mod checkouts;
 pub mod config;
 pub mod contexts;
+pub mod customers;
 pub mod db;
 pub mod dead_letters;
 pub mod dedup;
+pub mod inventory;
 pub mod journal;
+pub mod merchant_data;
 pub mod notify;
 pub mod orders;
+pub mod pricing;
 pub mod rate_counts;
 pub mod reconcile;
 pub mod retention;
@@ -44,6 +53,7 @@ pub mod singleton;
 pub mod stuck;
 pub mod tasks;
 pub mod usage;
+pub mod webhooks;
 
 pub use config::DatabaseArgs;
 pub use db::{connect, ensure_database, migrate, migrations_current, MIGRATOR};
@@ -64,8 +74,9 @@ pub enum Error {
     StoredRequest(String),
     #[error("context {0:?} belongs to another principal")]
     ForeignContext(String),
-    #[error("catalog seed is invalid: {0}")]
-    Seed(String),
+    /// A merchant data set that cannot be loaded: the file, line and field, and what is wrong.
+    #[error("merchant data is invalid: {0}")]
+    MerchantData(String),
     /// A failure injected by a test build's fault point (`workers/src/fault.rs`).
     #[error("injected fault ({})", if *permanent { "permanent" } else { "retryable" })]
     Injected { permanent: bool },

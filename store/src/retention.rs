@@ -5,7 +5,8 @@
 //! - finished tasks older than the task retention, once their conversation's fence is past them,
 //!   with their journals (`ON DELETE CASCADE`); a task is also its idempotency record, so a
 //!   messageId resent after that creates a new task;
-//! - conversations left with no task, session or checkout, idle as long.
+//! - conversations left with no task, session or checkout, idle as long;
+//! - delivered webhook events older than the task retention (undelivered ones stay).
 //!
 //! Orders and the checkouts they belong to are business records and are never purged here.
 
@@ -20,6 +21,7 @@ pub struct Purged {
     pub processed_messages: u64,
     pub tasks: u64,
     pub contexts: u64,
+    pub webhook_deliveries: u64,
 }
 
 /// The advisory lock that lets one purge run at a time across all workers.
@@ -76,10 +78,20 @@ pub async fn purge(
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    let webhook_deliveries = sqlx::query(
+        "DELETE FROM webhook_deliveries WHERE id IN (
+             SELECT id FROM webhook_deliveries WHERE delivered_at < $1 LIMIT $2)",
+    )
+    .bind(finished_before)
+    .bind(batch)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     tx.commit().await?;
     Ok(Some(Purged {
         processed_messages,
         tasks,
         contexts,
+        webhook_deliveries,
     }))
 }

@@ -1,10 +1,14 @@
-//! A fresh database per test on the server at `TEST_DATABASE_URL`, migrated and seeded,
-//! dropped when the test ends.
+//! A fresh database per test on the server at `TEST_DATABASE_URL`, migrated and loaded with the
+//! sample merchant data set (`seed/`), dropped when the test ends.
+
+use std::path::PathBuf;
 
 use sqlx::{Connection, PgConnection, PgPool};
 
-/// The catalog every test database holds.
-pub const SEED_CATALOG: &str = include_str!("../../seed/products.json");
+/// The merchant data set every test database holds: the repository's `seed/`.
+pub fn seed_dir() -> PathBuf {
+    crate::repo_root().join("seed")
+}
 
 pub struct TestDb {
     pub name: String,
@@ -47,9 +51,9 @@ impl TestDb {
         let url = with_database(&admin_url, &name);
         let pool = store::connect(&url, 4).await.expect("connect to test database");
         store::migrate(&pool).await.expect("migrate test database");
-        store::catalog::load_seed(&pool, SEED_CATALOG, public_url)
+        store::merchant_data::load(&pool, &seed_dir(), public_url)
             .await
-            .expect("seed catalog");
+            .expect("load the seed data set");
         TestDb {
             name,
             url,

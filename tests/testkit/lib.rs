@@ -11,6 +11,7 @@
 //! - [`tls`]: a CA and a server certificate for TLS tests.
 //! - [`nats_jwt`]: an operator, account and user for NATS creds-file tests.
 //! - [`client`]: a JSON-RPC client for the ingress.
+//! - [`rest`]: a client for the UCP REST binding, the flower shop data set, a webhook receiver.
 //! - [`stack`]: all of the above wired together.
 
 pub mod client;
@@ -22,6 +23,7 @@ pub mod nats_jwt;
 pub mod pg;
 pub mod process;
 pub mod profile;
+pub mod rest;
 pub mod stack;
 pub mod tls;
 

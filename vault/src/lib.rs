@@ -68,6 +68,8 @@ pub enum OpenError {
 pub struct Keyring {
     current: String,
     keys: HashMap<String, Aes256Gcm>,
+    /// Derived from the current key: keys [`Keyring::digest`].
+    digest_key: Zeroizing<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -83,6 +85,7 @@ impl Keyring {
     /// entry's position and key id, never the key.
     pub fn parse(text: &str) -> Result<Keyring, String> {
         let mut current = None;
+        let mut digest_key = None;
         let mut keys = HashMap::new();
         for (i, entry) in text.split([',', '\n']).map(str::trim).filter(|e| !e.is_empty()).enumerate() {
             let n = i + 1;
@@ -107,10 +110,25 @@ impl Keyring {
             if keys.insert(kid.to_owned(), cipher).is_some() {
                 return Err(format!("PAYMENT_KEY: key id {kid} appears twice"));
             }
-            current.get_or_insert_with(|| kid.to_owned());
+            if current.is_none() {
+                current = Some(kid.to_owned());
+                digest_key = Some(Zeroizing::new(hmac_sha256(&bytes, DIGEST_KEY_LABEL)));
+            }
         }
         let current = current.ok_or("PAYMENT_KEY holds no key")?;
-        Ok(Keyring { current, keys })
+        let digest_key = digest_key.ok_or("PAYMENT_KEY holds no key")?;
+        Ok(Keyring {
+            current,
+            keys,
+            digest_key,
+        })
+    }
+
+    /// A keyed digest (HMAC-SHA256) of `data`: equal data, equal digests, and without the key
+    /// no one can test a guess (a card number, a token) against a stored digest. It changes
+    /// when the current key does.
+    pub fn digest(&self, data: &[u8]) -> Vec<u8> {
+        hmac_sha256(&self.digest_key, data)
     }
 
     /// The id of the key that seals.
@@ -166,6 +184,16 @@ fn associated_data(principal: &str, message_id: &str) -> Vec<u8> {
     aad.extend_from_slice(&(message_id.len() as u64).to_be_bytes());
     aad.extend_from_slice(message_id.as_bytes());
     aad
+}
+
+/// What the digest key is derived with (HMAC of the current key), so it differs from the key.
+const DIGEST_KEY_LABEL: &[u8] = b"cartwright request digest v1";
+
+fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
+    use hmac::Mac;
+    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
 }
 
 #[cfg(test)]

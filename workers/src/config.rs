@@ -97,6 +97,11 @@ pub struct Config {
     pub simulated_turn_ms: u64,
     #[command(flatten)]
     pub llm: LlmArgs,
+    /// Hosts order webhooks may be sent to (the profile allow-list the ingress uses; see the
+    /// ingress's `UCP_PROFILE_ALLOWLIST`): `host`, `host:port` or `*.domain`, comma separated.
+    /// Unset: any host with a public address over https.
+    #[arg(long, env = "UCP_PROFILE_ALLOWLIST", default_value = "")]
+    pub ucp_profile_allowlist: String,
 }
 
 /// The agent's model providers and limits.

@@ -5,10 +5,11 @@
 //! - [`config`]: the typed configuration read from the environment.
 //! - [`consume`]: partition pull loops, per-conversation FIFOs, acknowledgements.
 //! - [`turn`]: a batch of turns in one transaction: fences, dedup, effects, results.
-//! - [`commerce`]: the checkout state machine and the actions over the store.
+//! - [`commerce`]: the checkout state machine, pricing, the A2A actions and the REST operations.
 //! - [`agent`]: chat turns with a model: start, model-and-tools loop, journal, outcome.
 //! - [`llm`]: the model providers' wire formats, retries, circuit breakers, fallback.
 //! - [`payments`]: payment handlers (what a processor implements) and the offered ones.
+//! - [`webhooks`]: the dispatcher delivering order events from the outbox to platforms.
 //! - [`maintenance`]: background services (the reconciler, the session sweeper).
 //! - [`metrics`]: the workers' Prometheus metrics, named in one place.
 //! - [`http`]: `/health`, `/ready` and `/metrics` on `WORKER_HTTP_ADDR`.
@@ -25,6 +26,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod payments;
 pub mod turn;
+pub mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -79,9 +81,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         merchant: Merchant::seed().offering(handlers).map_err(anyhow::Error::msg)?,
         payments: Arc::new(Payments::new(keyring, handlers).map_err(anyhow::Error::msg)?),
         catalog: Arc::new(store::catalog::Cache::new(pool.clone())),
+        pricing: Arc::new(store::pricing::Cache::new(pool.clone())),
+        webhooks_due: Arc::new(tokio::sync::Notify::new()),
         session_ttl: chrono::Duration::seconds(config.session_ttl as i64),
         history_turns: config.llm.llm_history_turns,
     };
+    let webhooks_due = settings.webhooks_due.clone();
     let agent = agent(&config, &pool, &settings, &faults)?;
     let simulated_turn = (config.simulated_turn_ms > 0).then(|| Duration::from_millis(config.simulated_turn_ms));
     let turns = Turns {
@@ -146,6 +151,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let stuck = tokio::spawn(maintenance::stuck_sweeper::run(pool.clone(), config.stuck_task_after(), stopped.clone()));
     let purge = tokio::spawn(maintenance::retention::run(pool.clone(), config.retention(), stopped.clone()));
     let depth = tokio::spawn(queue::depth::run(js.clone(), topology.clone(), stopped.clone()));
+    let allowlist = lifecycle::outbound::Allowlist::parse(&config.ucp_profile_allowlist).map_err(anyhow::Error::msg)?;
+    let trusted = config.http_trust.certificates().map_err(anyhow::Error::msg)?;
+    let webhook_client = webhooks::client(allowlist, &trusted).context("building the webhook client")?;
+    let dispatcher = tokio::spawn(webhooks::run(pool.clone(), webhook_client, webhooks_due, stopped.clone()));
     let http = tokio::spawn(http::serve(http, pool.clone(), nats, js.clone(), topology.streams, stopped.clone()));
     tracing::info!(partitions = topology.partitions, %http_addr, "worker started");
 
@@ -160,6 +169,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let _ = depth.await;
     let _ = purge.await;
     let _ = http.await;
+    let _ = dispatcher.await;
     let _ = sweeper.await;
     let _ = stuck.await;
     if tokio::time::timeout(SHUTDOWN_GRACE, conversations.drained())

@@ -10,6 +10,7 @@
 //! | `cartwright_model_calls_total`, `cartwright_model_call_duration_seconds` | `provider`, `outcome` | model calls: `ok`, `rejected`, `transient`, `misconfigured` |
 //! | `cartwright_model_tokens_total` | `provider`, `kind` | tokens used, `prompt` and `completion` |
 //! | `cartwright_breaker_open` | `provider` | 1 while the provider's circuit is open |
+//! | `cartwright_webhook_attempts_total` | `outcome` | webhook attempts: `delivered`, `retried` |
 
 use std::time::Duration;
 
@@ -44,6 +45,11 @@ pub fn model_call(provider: &'static str, outcome: &'static str, took: Duration,
         metrics::counter!("cartwright_model_tokens_total", "provider" => provider, "kind" => "completion")
             .increment(usage.completion_tokens.max(0) as u64);
     }
+}
+
+/// One attempt at delivering a webhook event.
+pub fn webhook(outcome: &'static str) {
+    metrics::counter!("cartwright_webhook_attempts_total", "outcome" => outcome).increment(1);
 }
 
 pub fn breaker(provider: &'static str, open: bool) {

@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use crate::agent::Outcome;
 use crate::commerce::actions::{self, Answer, Context, Effects, Settings, Stored};
+use crate::commerce::checkout_sessions;
 use crate::fault::{FaultPoint, Faults};
 
 /// What happened to a delivered task.
@@ -122,6 +123,7 @@ pub async fn apply(
                 Work::Agent(outcome) => {
                     effects.checkouts.extend(outcome.effects.checkouts.iter().cloned());
                     effects.orders.extend(outcome.effects.orders.iter().cloned());
+                    effects.webhooks.extend(outcome.effects.webhooks.iter().cloned());
                     if let Some(exchange) = &outcome.exchange {
                         exchanges.push((keys[i].clone(), exchange, &env.capabilities));
                     }
@@ -169,6 +171,7 @@ pub async fn apply(
         });
     }
     effects.write(&mut tx).await?;
+    let webhooks_queued = !effects.webhooks.is_empty();
     let appends: Vec<Append<'_>> = exchanges
         .iter()
         .map(|(key, exchange, capabilities)| Append {
@@ -186,6 +189,9 @@ pub async fn apply(
         faults.reach(FaultPoint::BeforeCommit, batch[i].0).await;
     }
     tx.commit().await?;
+    if webhooks_queued {
+        settings.webhooks_due.notify_one();
+    }
     for &i in &due {
         faults.reach(FaultPoint::AfterCommit, batch[i].0).await;
     }
@@ -240,6 +246,11 @@ async fn run(
     let (answer, name) = match &env.turn {
         Turn::Action { action } => (actions::run(cx, env, action, stored).await?, action.name()),
         Turn::Chat { text, .. } => (actions::chat(conn, text).await?, "chat"),
+        Turn::Rest { operation } => {
+            let response = checkout_sessions::run(cx, conn, env, operation).await?;
+            let state = if response.status < 400 { TaskState::Completed } else { TaskState::Failed };
+            return Ok((state, Answer::rest(response), operation.name()));
+        }
     };
     Ok((TaskState::Completed, answer, name))
 }

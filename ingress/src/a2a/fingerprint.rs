@@ -12,9 +12,14 @@ pub fn of(message: &Message) -> Vec<u8> {
     let mut message = message.clone();
     message.redact_secrets();
     let value = serde_json::to_value(&message).unwrap_or(Value::Null);
+    Sha256::digest(canonical(&value).as_bytes()).to_vec()
+}
+
+/// The canonical JSON of a value: object keys sorted, no whitespace.
+pub fn canonical(value: &Value) -> String {
     let mut canonical = String::new();
-    write_canonical(&value, &mut canonical);
-    Sha256::digest(canonical.as_bytes()).to_vec()
+    write_canonical(value, &mut canonical);
+    canonical
 }
 
 fn write_canonical(value: &Value, out: &mut String) {

@@ -20,8 +20,18 @@ pub struct UcpAgent {
     pub version: Option<String>,
 }
 
-/// Parses the header value; every failure names what is wrong.
+/// Parses the header value, whose profile must be an http(s) URL; every failure names what is
+/// wrong.
 pub fn parse(value: Option<&str>) -> Result<UcpAgent, Error> {
+    let agent = parse_fields(value)?;
+    if !(agent.profile.starts_with("http://") || agent.profile.starts_with("https://")) {
+        return Err(malformed("the profile must be an http(s) URL"));
+    }
+    Ok(agent)
+}
+
+/// Parses the header value's fields, whatever the profile string holds.
+pub fn parse_fields(value: Option<&str>) -> Result<UcpAgent, Error> {
     let value = value.ok_or_else(|| {
         Error::InvalidParams("the UCP-Agent header is required: UCP-Agent: profile=\"<profile url>\"".into())
     })?;
@@ -53,9 +63,6 @@ pub fn parse(value: Option<&str>) -> Result<UcpAgent, Error> {
     let version = string("version")?.or(parameter);
     if profile.len() > MAX_PROFILE_URL_LEN {
         return Err(malformed("the profile URL is too long"));
-    }
-    if !(profile.starts_with("http://") || profile.starts_with("https://")) {
-        return Err(malformed("the profile must be an http(s) URL"));
     }
     Ok(UcpAgent { profile, version })
 }

@@ -15,8 +15,7 @@ use schemas::merchant::business_capabilities;
 use schemas::ucp::{Capability, VERSION};
 use serde::Deserialize;
 
-use super::allowlist::{Allowlist, Refused};
-use super::resolver::FilteringResolver;
+use lifecycle::outbound::{Allowlist, FilteringResolver, Refused};
 use crate::error::Error;
 
 /// The whole time one profile fetch may take.
@@ -41,14 +40,36 @@ struct Document {
 struct DocumentUcp {
     version: String,
     #[serde(default)]
-    capabilities: Vec<Capability>,
+    capabilities: Vec<DocumentCapability>,
 }
+
+#[derive(Debug, Clone, Deserialize)]
+struct DocumentCapability {
+    #[serde(flatten)]
+    capability: Capability,
+    #[serde(default)]
+    config: Option<serde_json::Value>,
+}
+
+/// The capability whose config names the platform's order webhook.
+const ORDER_CAPABILITY: &str = "dev.ucp.shopping.order";
 
 /// What a profile says that negotiation needs.
 #[derive(Debug)]
 struct Profile {
     version: String,
     capabilities: Vec<Capability>,
+    /// `dev.ucp.shopping.order`'s `config.webhook_url`, if the allow-list permits it.
+    webhook_url: Option<String>,
+}
+
+/// The outcome of negotiating with a client's profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Negotiated {
+    /// Ours that the client also has (same name and version).
+    pub capabilities: Vec<Capability>,
+    /// Where the client wants order events.
+    pub webhook_url: Option<String>,
 }
 
 /// Why no profile could be used.
@@ -100,7 +121,7 @@ impl Profiles {
 
     /// The capabilities negotiated with the client whose profile is at `url`, refusing a client
     /// whose UCP version is newer than ours.
-    pub async fn negotiate(&self, url: &str, header_version: Option<&str>) -> Result<Vec<Capability>, Error> {
+    pub async fn negotiate(&self, url: &str, header_version: Option<&str>) -> Result<Negotiated, Error> {
         if let Some(version) = header_version {
             check_version(version)?;
         }
@@ -110,7 +131,7 @@ impl Profiles {
         })?;
         check_version(&profile.version)?;
         let ours = business_capabilities();
-        Ok(ours
+        let capabilities = ours
             .into_iter()
             .filter(|mine| {
                 profile
@@ -118,20 +139,25 @@ impl Profiles {
                     .iter()
                     .any(|theirs| theirs.name == mine.name && theirs.version == mine.version)
             })
-            .collect())
+            .collect();
+        Ok(Negotiated {
+            capabilities,
+            webhook_url: profile.webhook_url.clone(),
+        })
     }
 
     async fn profile(&self, url: &str) -> Cached {
         let parsed = reqwest::Url::parse(url).map_err(|_| Refused::NotAUrl)?;
         self.allowlist.check_url(&parsed)?;
         let http = self.http.clone();
+        let allowlist = self.allowlist.clone();
         self.cache
-            .get_with(url.to_owned(), async move { fetch(&http, parsed).await.map(Arc::new) })
+            .get_with(url.to_owned(), async move { fetch(&http, parsed, &allowlist).await.map(Arc::new) })
             .await
     }
 }
 
-async fn fetch(http: &reqwest::Client, url: reqwest::Url) -> Result<Profile, ProfileError> {
+async fn fetch(http: &reqwest::Client, url: reqwest::Url, allowlist: &Allowlist) -> Result<Profile, ProfileError> {
     let host = url.host_str().unwrap_or_default().to_owned();
     let failed = |cause: &str| {
         tracing::info!(profile_host = %host, cause, "client profile not usable");
@@ -166,9 +192,23 @@ async fn fetch(http: &reqwest::Client, url: reqwest::Url) -> Result<Profile, Pro
         }
     }
     let document: Document = serde_json::from_slice(&body).map_err(|_| failed("not a UCP profile"))?;
+    let webhook_url = document
+        .ucp
+        .capabilities
+        .iter()
+        .filter(|c| c.capability.name == ORDER_CAPABILITY)
+        .find_map(|c| c.config.as_ref()?.get("webhook_url")?.as_str().map(str::to_owned))
+        .filter(|webhook| {
+            let permitted = reqwest::Url::parse(webhook).is_ok_and(|parsed| allowlist.check_url(&parsed).is_ok());
+            if !permitted {
+                tracing::info!(profile_host = %host, "the profile's webhook_url is not permitted; no order webhooks");
+            }
+            permitted
+        });
     Ok(Profile {
         version: document.ucp.version,
-        capabilities: document.ucp.capabilities,
+        capabilities: document.ucp.capabilities.into_iter().map(|c| c.capability).collect(),
+        webhook_url,
     })
 }
 
@@ -185,7 +225,7 @@ fn refusal_in(error: &reqwest::Error) -> Option<Refused> {
 }
 
 /// Versions are dates (YYYY-MM-DD) and compare as text.
-fn check_version(version: &str) -> Result<(), Error> {
+pub fn check_version(version: &str) -> Result<(), Error> {
     let well_formed = version.len() == 10
         && version.bytes().enumerate().all(|(i, b)| {
             if i == 4 || i == 7 {

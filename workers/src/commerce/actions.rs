@@ -23,12 +23,16 @@ pub struct Settings {
     pub merchant: Merchant,
     /// Product lookups by id, from memory.
     pub catalog: std::sync::Arc<catalog::Cache>,
+    /// The merchant's discounts, promotions, shipping and tax rates, from memory.
+    pub pricing: std::sync::Arc<store::pricing::Cache>,
     /// How long a checkout lives after its last change.
     pub session_ttl: chrono::Duration,
     /// Exchanges a session keeps (`LLM_HISTORY_TURNS`).
     pub history_turns: usize,
     /// The payment handlers offered, and the keys that open credentials.
     pub payments: std::sync::Arc<Payments>,
+    /// Wakes the webhook dispatcher once a batch that queued webhook events has committed.
+    pub webhooks_due: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// The agent's answer to one turn: text, and the DataParts holding its results.
@@ -39,6 +43,16 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// A REST operation's HTTP response, as one DataPart under `schemas::rest::RESPONSE_KEY`.
+    pub fn rest(response: schemas::rest::Response) -> Answer {
+        let text = format!("HTTP {}", response.status);
+        let data = json!({ schemas::rest::RESPONSE_KEY: response });
+        Answer {
+            text,
+            data: data.as_object().cloned().into_iter().collect(),
+        }
+    }
+
     fn text(text: impl Into<String>) -> Answer {
         Answer {
             text: text.into(),
@@ -80,18 +94,21 @@ pub fn reads_latest(action: &Action) -> bool {
     reads_checkout(action) && !matches!(action, Action::AddToCheckout { .. })
 }
 
-/// What a batch of turns writes besides the tasks: checkouts, then orders.
+/// What a batch of turns writes besides the tasks: checkouts, then orders, then the webhook
+/// events they cause.
 #[derive(Debug, Clone, Default)]
 pub struct Effects {
     pub checkouts: Vec<Write>,
     pub orders: Vec<NewOrder>,
+    pub webhooks: Vec<store::webhooks::NewDelivery>,
 }
 
 impl Effects {
     /// Writes every effect of the batch (a few statements, whatever the batch's size).
     pub async fn write(&self, conn: &mut PgConnection) -> store::Result<()> {
         checkouts::write(conn, &self.checkouts).await?;
-        orders::insert(conn, &self.orders).await
+        orders::insert(conn, &self.orders).await?;
+        store::webhooks::enqueue(conn, &self.webhooks).await
     }
 }
 
@@ -151,6 +168,8 @@ pub async fn run(cx: Context<'_>, env: &TaskEnvelope, action: &Action, stored: S
         checkout_id: new_id,
     } = cx;
     let name = action.name();
+    let rules = settings.pricing.get().await?;
+    let rules = rules.as_ref();
     match action {
         Action::SearchShoppingCatalog { query } => Ok(search_answer(query, found)),
         Action::GetCheckout => Ok(match find_checkout(stored, now, effects) {
@@ -173,12 +192,13 @@ pub async fn run(cx: Context<'_>, env: &TaskEnvelope, action: &Action, stored: S
                             &merchant.currency,
                             &merchant.payment_handlers,
                             now,
+                            rules,
                         ),
                         None,
                     )
                 }
             };
-            let changed = checkout::add_item(&mut checkout, &product, *quantity);
+            let changed = checkout::add_item(&mut checkout, &product, *quantity, rules);
             let saved = Saved {
                 env,
                 version,
@@ -190,22 +210,16 @@ pub async fn run(cx: Context<'_>, env: &TaskEnvelope, action: &Action, stored: S
             Ok(save(saved, checkout, effects))
         }
         Action::RemoveFromCheckout { product_id } => Ok(mutate(stored, env, settings, now, name, effects, |c| {
-            checkout::remove_item(c, product_id)
+            checkout::remove_item(c, product_id, rules)
         })),
         Action::UpdateCheckout { product_id, quantity } => Ok(mutate(stored, env, settings, now, name, effects, |c| {
-            checkout::set_quantity(c, product_id, *quantity)
+            checkout::set_quantity(c, product_id, *quantity, rules)
         })),
-        Action::StartPayment => Ok(mutate(
-            stored,
-            env,
-            settings,
-            now,
-            name,
-            effects,
-            checkout::start_payment,
-        )),
+        Action::StartPayment => Ok(mutate(stored, env, settings, now, name, effects, |c| {
+            checkout::start_payment(c, rules)
+        })),
         Action::UpdateCustomerDetails(details) => Ok(mutate(stored, env, settings, now, name, effects, |c| {
-            checkout::update_customer(c, details)
+            checkout::update_customer(c, details, rules)
         })),
         Action::CancelCheckout => Ok(mutate(stored, env, settings, now, name, effects, checkout::cancel)),
         Action::CompleteCheckout { payment } => {
@@ -224,16 +238,11 @@ pub async fn run(cx: Context<'_>, env: &TaskEnvelope, action: &Action, stored: S
                 Ok(order) => {
                     let id = checkout_id(&open.checkout);
                     let answer = Answer::checkout(format!("Order {} placed.", order.id), &open.checkout, None);
+                    super::orders::place(effects, env, id, &open.checkout, &order, None);
                     effects.checkouts.push(Write::Update {
                         id,
-                        checkout: open.checkout.clone(),
-                        version: open.version,
-                    });
-                    effects.orders.push(NewOrder {
-                        id: order.id,
-                        checkout_id: id,
-                        principal: env.principal.clone(),
                         checkout: open.checkout,
+                        version: open.version,
                     });
                     Ok(answer)
                 }

@@ -2,6 +2,7 @@
 //! so it can be tested without a database.
 //!
 //! `incomplete -> ready_for_complete -> completed`, and `canceled` from any open status.
+//! Prices come from the catalog and the merchant's rules (`pricing`).
 //! Every change of lines, buyer or address recalculates the totals and sends the checkout back
 //! to `incomplete` (as the UCP sample does); `start_payment` moves it to `ready_for_complete`
 //! when the buyer has an email and a shipping address; `complete_checkout` is accepted only from
@@ -12,17 +13,14 @@ use chrono::{DateTime, Utc};
 use schemas::action::{CustomerDetails, PaymentInstrument, MAX_QUANTITY};
 use schemas::ucp::{
     Buyer, Capability, Checkout, CheckoutStatus, Destination, Fulfillment, FulfillmentGroup, FulfillmentMethod,
-    FulfillmentOption, InstrumentSummary, Item, LineItem, OrderConfirmation, Payment, Total, UcpMessage, UcpMeta,
-    VERSION,
+    InstrumentSummary, Item, LineItem, OrderConfirmation, Payment, UcpMessage, UcpMeta, VERSION,
 };
 use serde_json::Value;
 use store::catalog::Product;
+use store::pricing::Rules;
 use uuid::Uuid;
 
-/// Flat tax rate, in percent of the items subtotal, applied once a shipping option is selected.
-pub const TAX_PERCENT: i64 = 10;
-/// The shipping option selected when an address is first given.
-pub const DEFAULT_SHIPPING_OPTION: &str = "standard";
+use super::pricing::recalculate;
 
 /// Where orders can be looked at.
 const ORDER_PERMALINK_BASE: &str = "https://example.com/order?id=";
@@ -49,13 +47,14 @@ impl Refusal {
     }
 }
 
-/// A new, empty checkout for a conversation.
+/// A new, empty checkout.
 pub fn new_checkout(
     id: Uuid,
     capabilities: &[Capability],
     currency: &str,
     handlers: &[Value],
     expires_at: DateTime<Utc>,
+    rules: &Rules,
 ) -> Checkout {
     let mut checkout = Checkout {
         ucp: UcpMeta {
@@ -79,8 +78,9 @@ pub fn new_checkout(
         },
         order: None,
         fulfillment: None,
+        discounts: None,
     };
-    recalculate(&mut checkout);
+    recalculate(&mut checkout, rules);
     checkout
 }
 
@@ -104,7 +104,7 @@ fn refuse_if_closed(checkout: &Checkout) -> Result<(), Refusal> {
 }
 
 /// Adds `quantity` of a product, to its line if it has one.
-pub fn add_item(checkout: &mut Checkout, product: &Product, quantity: i64) -> Result<(), Refusal> {
+pub fn add_item(checkout: &mut Checkout, product: &Product, quantity: i64, rules: &Rules) -> Result<(), Refusal> {
     refuse_if_closed(checkout)?;
     match checkout.line_items.iter_mut().find(|line| line.item.id == product.id) {
         Some(line) if line.quantity + quantity > MAX_QUANTITY => {
@@ -129,27 +129,27 @@ pub fn add_item(checkout: &mut Checkout, product: &Product, quantity: i64) -> Re
             totals: Vec::new(),
         }),
     }
-    changed(checkout);
+    changed(checkout, rules);
     Ok(())
 }
 
 /// Removes a product's line.
-pub fn remove_item(checkout: &mut Checkout, product_id: &str) -> Result<(), Refusal> {
+pub fn remove_item(checkout: &mut Checkout, product_id: &str, rules: &Rules) -> Result<(), Refusal> {
     refuse_if_closed(checkout)?;
     let before = checkout.line_items.len();
     checkout.line_items.retain(|line| line.item.id != product_id);
     if checkout.line_items.len() == before {
         return Err(not_in_checkout(product_id));
     }
-    changed(checkout);
+    changed(checkout, rules);
     Ok(())
 }
 
 /// Sets a product's quantity; 0 removes the line.
-pub fn set_quantity(checkout: &mut Checkout, product_id: &str, quantity: i64) -> Result<(), Refusal> {
+pub fn set_quantity(checkout: &mut Checkout, product_id: &str, quantity: i64, rules: &Rules) -> Result<(), Refusal> {
     refuse_if_closed(checkout)?;
     if quantity == 0 {
-        return remove_item(checkout, product_id);
+        return remove_item(checkout, product_id, rules);
     }
     let line = checkout
         .line_items
@@ -157,7 +157,7 @@ pub fn set_quantity(checkout: &mut Checkout, product_id: &str, quantity: i64) ->
         .find(|line| line.item.id == product_id)
         .ok_or_else(|| not_in_checkout(product_id))?;
     line.quantity = quantity;
-    changed(checkout);
+    changed(checkout, rules);
     Ok(())
 }
 
@@ -165,16 +165,16 @@ fn not_in_checkout(product_id: &str) -> Refusal {
     Refusal::new("item_not_found", format!("product {product_id} is not in the checkout"))
 }
 
-/// Sets the buyer and the shipping address (standard shipping selected), then starts payment.
-pub fn update_customer(checkout: &mut Checkout, details: &CustomerDetails) -> Result<(), Refusal> {
+/// Sets the buyer and the shipping address (the cheapest shipping option selected), then
+/// starts payment.
+pub fn update_customer(checkout: &mut Checkout, details: &CustomerDetails, rules: &Rules) -> Result<(), Refusal> {
     refuse_if_closed(checkout)?;
+    let kept = checkout.buyer.take().unwrap_or_default();
     checkout.buyer = Some(Buyer {
         first_name: Some(details.first_name.clone()),
         last_name: Some(details.last_name.clone()),
-        email: details
-            .email
-            .clone()
-            .or_else(|| checkout.buyer.as_ref().and_then(|b| b.email.clone())),
+        email: details.email.clone().or(kept.email),
+        extra: kept.extra,
     });
     let destination_id = format!("dest_{}", &Uuid::new_v4().simple().to_string()[..8]);
     let line_item_ids: Vec<String> = checkout.line_items.iter().map(|line| line.id.clone()).collect();
@@ -183,25 +183,38 @@ pub fn update_customer(checkout: &mut Checkout, details: &CustomerDetails) -> Re
             id: format!("method_{}", &Uuid::new_v4().simple().to_string()[..8]),
             kind: "shipping".to_owned(),
             line_item_ids: line_item_ids.clone(),
-            destinations: vec![Destination {
+            destinations: Some(vec![Destination {
                 id: destination_id.clone(),
                 address: details.address(),
-            }],
+            }]),
             selected_destination_id: Some(destination_id),
             groups: vec![FulfillmentGroup {
                 id: format!("package_{}", &Uuid::new_v4().simple().to_string()[..8]),
                 line_item_ids,
-                options: shipping_options(),
-                selected_option_id: Some(DEFAULT_SHIPPING_OPTION.to_owned()),
+                options: Vec::new(),
+                selected_option_id: None,
             }],
         }],
     });
-    changed(checkout);
-    start_payment(checkout)
+    changed(checkout, rules);
+    select_cheapest_options(checkout, rules);
+    start_payment(checkout, rules)
+}
+
+/// Selects the first (cheapest) option of every shipping group that has options and no
+/// selection.
+fn select_cheapest_options(checkout: &mut Checkout, rules: &Rules) {
+    let groups = checkout.fulfillment.iter_mut().flat_map(|f| &mut f.methods).flat_map(|m| &mut m.groups);
+    for group in groups {
+        if group.selected_option_id.is_none() {
+            group.selected_option_id = group.options.first().map(|o| o.id.clone());
+        }
+    }
+    recalculate(checkout, rules);
 }
 
 /// Moves the checkout to `ready_for_complete` if it has lines, a buyer email and an address.
-pub fn start_payment(checkout: &mut Checkout) -> Result<(), Refusal> {
+pub fn start_payment(checkout: &mut Checkout, rules: &Rules) -> Result<(), Refusal> {
     refuse_if_closed(checkout)?;
     if checkout.status == CheckoutStatus::ReadyForComplete {
         return Ok(());
@@ -222,7 +235,7 @@ pub fn start_payment(checkout: &mut Checkout) -> Result<(), Refusal> {
             format!("To start payment, {}.", missing.join("; ")),
         ));
     }
-    recalculate(checkout);
+    recalculate(checkout, rules);
     checkout.status = CheckoutStatus::ReadyForComplete;
     checkout.messages.clear();
     Ok(())
@@ -297,78 +310,14 @@ pub fn expire(checkout: &mut Checkout) {
     )];
 }
 
-fn changed(checkout: &mut Checkout) {
+fn changed(checkout: &mut Checkout, rules: &Rules) {
     checkout.status = CheckoutStatus::Incomplete;
     checkout.messages.clear();
-    recalculate(checkout);
-}
-
-fn shipping_options() -> Vec<FulfillmentOption> {
-    let option = |id: &str, title: &str, description: &str, carrier: &str, amount: i64| FulfillmentOption {
-        id: id.to_owned(),
-        title: title.to_owned(),
-        description: description.to_owned(),
-        carrier: carrier.to_owned(),
-        totals: vec![
-            Total::new("subtotal", "Subtotal", amount),
-            Total::new("tax", "Tax", 0),
-            Total::new("total", "Total", amount),
-        ],
-    };
-    vec![
-        option("standard", "Standard Shipping", "Arrives in 4-5 days", "USPS", 500),
-        option("express", "Express Shipping", "Arrives in 1-2 days", "FedEx", 1000),
-    ]
-}
-
-/// Recomputes line totals, fulfillment line ids and checkout totals.
-fn recalculate(checkout: &mut Checkout) {
-    let mut subtotal = 0;
-    for line in &mut checkout.line_items {
-        let amount = line.item.price * line.quantity;
-        line.totals = vec![
-            Total::new("items_discount", "Items Discount", 0),
-            Total::new("subtotal", "Subtotal", amount),
-            Total::new("total", "Total", amount),
-        ];
-        subtotal += amount;
-    }
-    let line_item_ids: Vec<String> = checkout.line_items.iter().map(|line| line.id.clone()).collect();
-    let mut shipping = None;
-    if let Some(fulfillment) = &mut checkout.fulfillment {
-        for method in &mut fulfillment.methods {
-            method.line_item_ids = line_item_ids.clone();
-            for group in &mut method.groups {
-                group.line_item_ids = line_item_ids.clone();
-                let selected = group
-                    .options
-                    .iter()
-                    .find(|o| Some(&o.id) == group.selected_option_id.as_ref());
-                if let Some(option) = selected {
-                    let amount = option.totals.iter().find(|t| t.kind == "total").map_or(0, |t| t.amount);
-                    shipping = Some(shipping.unwrap_or(0) + amount);
-                }
-            }
-        }
-    }
-    let mut totals = vec![
-        Total::new("items_discount", "Items Discount", 0),
-        Total::new("subtotal", "Subtotal", subtotal),
-        Total::new("discount", "Discount", 0),
-    ];
-    let mut total = subtotal;
-    if let Some(shipping) = shipping {
-        let tax = (subtotal * TAX_PERCENT + 50) / 100;
-        totals.push(Total::new("fulfillment", "Shipping", shipping));
-        totals.push(Total::new("tax", "Tax", tax));
-        total += shipping + tax;
-    }
-    totals.push(Total::new("total", "Total", total));
-    checkout.totals = totals;
+    recalculate(checkout, rules);
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
     use serde_json::json;
 
@@ -382,9 +331,13 @@ mod tests {
         }
     }
 
-    fn checkout() -> Checkout {
+    fn rules() -> Rules {
+        super::super::pricing::tests::rules()
+    }
+
+    pub fn checkout() -> Checkout {
         let handlers = vec![json!({"id": "example_payment_provider"})];
-        new_checkout(Uuid::new_v4(), &[], "USD", &handlers, Utc::now())
+        new_checkout(Uuid::new_v4(), &[], "USD", &handlers, Utc::now(), &rules())
     }
 
     fn details(email: Option<&str>) -> CustomerDetails {
@@ -415,8 +368,8 @@ mod tests {
     #[test]
     fn adding_twice_sums_on_one_line() {
         let mut c = checkout();
-        add_item(&mut c, &cookies(), 1).unwrap();
-        add_item(&mut c, &cookies(), 2).unwrap();
+        add_item(&mut c, &cookies(), 1, &rules()).unwrap();
+        add_item(&mut c, &cookies(), 2, &rules()).unwrap();
         assert_eq!(c.line_items.len(), 1);
         assert_eq!(c.line_items[0].quantity, 3);
         assert_eq!(c.total("total"), Some(1497));
@@ -425,17 +378,17 @@ mod tests {
     #[test]
     fn repeated_adds_cannot_pass_the_quantity_cap() {
         let mut c = checkout();
-        add_item(&mut c, &cookies(), MAX_QUANTITY).unwrap();
+        add_item(&mut c, &cookies(), MAX_QUANTITY, &rules()).unwrap();
         let before = c.clone();
-        assert_eq!(add_item(&mut c, &cookies(), 1).unwrap_err().code, "quantity_limit");
+        assert_eq!(add_item(&mut c, &cookies(), 1, &rules()).unwrap_err().code, "quantity_limit");
         assert_eq!(c, before, "a refused add changes nothing");
     }
 
     #[test]
     fn quantity_zero_removes_the_line() {
         let mut c = checkout();
-        add_item(&mut c, &cookies(), 2).unwrap();
-        set_quantity(&mut c, "BISC-001", 0).unwrap();
+        add_item(&mut c, &cookies(), 2, &rules()).unwrap();
+        set_quantity(&mut c, "BISC-001", 0, &rules()).unwrap();
         assert!(c.line_items.is_empty());
         assert_eq!(c.total("total"), Some(0));
     }
@@ -443,8 +396,8 @@ mod tests {
     #[test]
     fn shipping_and_tax_apply_once_an_option_is_selected() {
         let mut c = checkout();
-        add_item(&mut c, &cookies(), 2).unwrap();
-        update_customer(&mut c, &details(Some("jane@example.com"))).unwrap();
+        add_item(&mut c, &cookies(), 2, &rules()).unwrap();
+        update_customer(&mut c, &details(Some("jane@example.com")), &rules()).unwrap();
         assert_eq!(c.status, CheckoutStatus::ReadyForComplete);
         assert_eq!(c.total("fulfillment"), Some(500));
         assert_eq!(c.total("tax"), Some(100));
@@ -460,8 +413,8 @@ mod tests {
     #[test]
     fn start_payment_without_email_is_refused() {
         let mut c = checkout();
-        add_item(&mut c, &cookies(), 1).unwrap();
-        let refusal = update_customer(&mut c, &details(None)).unwrap_err();
+        add_item(&mut c, &cookies(), 1, &rules()).unwrap();
+        let refusal = update_customer(&mut c, &details(None), &rules()).unwrap_err();
         assert_eq!(refusal.code, "missing_information");
         assert_eq!(c.status, CheckoutStatus::Incomplete);
     }
@@ -469,9 +422,9 @@ mod tests {
     #[test]
     fn completion_only_from_ready_for_complete() {
         let mut c = checkout();
-        add_item(&mut c, &cookies(), 1).unwrap();
+        add_item(&mut c, &cookies(), 1, &rules()).unwrap();
         assert_eq!(complete(&mut c, &instrument()).unwrap_err().code, "checkout_not_ready");
-        update_customer(&mut c, &details(Some("jane@example.com"))).unwrap();
+        update_customer(&mut c, &details(Some("jane@example.com")), &rules()).unwrap();
         let order = complete(&mut c, &instrument()).unwrap();
         assert_eq!(order.id, format!("ORD-{}", c.id));
         assert_eq!(c.status, CheckoutStatus::Completed);
@@ -481,19 +434,19 @@ mod tests {
     #[test]
     fn closed_checkouts_refuse_changes() {
         let mut c = checkout();
-        add_item(&mut c, &cookies(), 1).unwrap();
+        add_item(&mut c, &cookies(), 1, &rules()).unwrap();
         cancel(&mut c).unwrap();
-        assert_eq!(add_item(&mut c, &cookies(), 1).unwrap_err().code, "checkout_closed");
-        assert_eq!(set_quantity(&mut c, "BISC-001", 3).unwrap_err().code, "checkout_closed");
+        assert_eq!(add_item(&mut c, &cookies(), 1, &rules()).unwrap_err().code, "checkout_closed");
+        assert_eq!(set_quantity(&mut c, "BISC-001", 3, &rules()).unwrap_err().code, "checkout_closed");
         assert_eq!(cancel(&mut c).unwrap_err().code, "checkout_closed");
     }
 
     #[test]
     fn a_change_after_start_payment_sends_the_checkout_back_to_incomplete() {
         let mut c = checkout();
-        add_item(&mut c, &cookies(), 1).unwrap();
-        update_customer(&mut c, &details(Some("jane@example.com"))).unwrap();
-        add_item(&mut c, &cookies(), 1).unwrap();
+        add_item(&mut c, &cookies(), 1, &rules()).unwrap();
+        update_customer(&mut c, &details(Some("jane@example.com")), &rules()).unwrap();
+        add_item(&mut c, &cookies(), 1, &rules()).unwrap();
         assert_eq!(c.status, CheckoutStatus::Incomplete);
         assert_eq!(complete(&mut c, &instrument()).unwrap_err().code, "checkout_not_ready");
     }

@@ -49,6 +49,7 @@ pub async fn purge_once(pool: &PgPool, retention: Retention) -> anyhow::Result<O
             ("processed_messages", purged.processed_messages),
             ("tasks", purged.tasks),
             ("contexts", purged.contexts),
+            ("webhook_deliveries", purged.webhook_deliveries),
         ] {
             metrics::counter!("cartwright_purged_total", "table" => table).increment(count);
         }
@@ -57,6 +58,7 @@ pub async fn purge_once(pool: &PgPool, retention: Retention) -> anyhow::Result<O
                 processed_messages = purged.processed_messages,
                 tasks = purged.tasks,
                 contexts = purged.contexts,
+                webhook_deliveries = purged.webhook_deliveries,
                 "purged records past retention"
             );
         }
@@ -65,7 +67,7 @@ pub async fn purge_once(pool: &PgPool, retention: Retention) -> anyhow::Result<O
 }
 
 fn full(purged: &store::retention::Purged) -> bool {
-    [purged.processed_messages, purged.tasks, purged.contexts]
+    [purged.processed_messages, purged.tasks, purged.contexts, purged.webhook_deliveries]
         .iter()
         .any(|&count| count as i64 >= PURGE_BATCH)
 }

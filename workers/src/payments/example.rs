@@ -1,21 +1,25 @@
-//! `example_payment_provider`, as the UCP sample has it: it accepts any credential. Demo data,
-//! for a merchant that has no processor yet; offer a real handler in production.
+//! Sandbox handlers that accept any credential: `example_payment_provider` (as the UCP sample
+//! has it), and `google_pay` and `shop_pay` standing in for those wallets' processors. Demo
+//! data, for a merchant that has no processor yet; offer a real handler in production.
 
 use futures::future::BoxFuture;
 
 use super::{Authorization, Charge, Decline, PaymentHandler};
 
-pub struct ExampleProvider;
+/// The handler ids served by [`Sandbox`].
+pub const SANDBOX_IDS: [&str; 3] = ["example_payment_provider", "google_pay", "shop_pay"];
 
-impl PaymentHandler for ExampleProvider {
+pub struct Sandbox(pub &'static str);
+
+impl PaymentHandler for Sandbox {
     fn id(&self) -> &'static str {
-        "example_payment_provider"
+        self.0
     }
 
     fn authorize<'a>(&'a self, charge: &'a Charge<'a>) -> BoxFuture<'a, Result<Authorization, Decline>> {
         Box::pin(async move {
             Ok(Authorization {
-                id: format!("example-{}", charge.idempotency_key),
+                id: format!("{}-{}", self.0, charge.idempotency_key),
             })
         })
     }

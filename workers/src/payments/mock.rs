@@ -1,4 +1,5 @@
-//! `mock_payment_handler`, the UCP samples' test handler: the credential's `token` decides.
+//! `mock_payment_handler`, the UCP samples' test handler: a card credential (`"type": "card"`,
+//! a test card's number) authorises; otherwise the credential's `token` decides:
 //! `success_token` authorises, `fail_token` declines (insufficient funds), `fraud_token` is
 //! refused as fraud, any other token is declined as unknown.
 
@@ -15,14 +16,17 @@ impl PaymentHandler for MockHandler {
     }
 
     fn authorize<'a>(&'a self, charge: &'a Charge<'a>) -> BoxFuture<'a, Result<Authorization, Decline>> {
-        let outcome = match charge.credential.get("token").and_then(Value::as_str) {
-            Some("success_token") => Ok(Authorization {
+        let card = charge.credential.get("type").and_then(Value::as_str) == Some("card")
+            && charge.credential.get("number").and_then(Value::as_str).is_some();
+        let token = charge.credential.get("token").and_then(Value::as_str);
+        let outcome = match (card, token) {
+            (true, _) | (false, Some("success_token")) => Ok(Authorization {
                 id: format!("mock-{}", charge.idempotency_key),
             }),
-            Some("fail_token") => Err(Decline::Declined {
+            (false, Some("fail_token")) => Err(Decline::Declined {
                 reason: "Payment Failed: Insufficient Funds (Mock)".into(),
             }),
-            Some("fraud_token") => Err(Decline::Fraud {
+            (false, Some("fraud_token")) => Err(Decline::Fraud {
                 reason: "Payment Failed: Fraud Detected (Mock)".into(),
             }),
             _ => Err(Decline::Declined {
@@ -56,6 +60,7 @@ mod tests {
         assert!(matches!(authorize(json!({"token": "fail_token"})).await, Err(Decline::Declined { .. })));
         assert!(matches!(authorize(json!({"token": "fraud_token"})).await, Err(Decline::Fraud { .. })));
         assert!(matches!(authorize(json!({"token": "other"})).await, Err(Decline::Declined { reason }) if !reason.contains("other")));
-        assert!(authorize(json!({"number": "4111111111111111"})).await.is_err());
+        assert!(authorize(json!({"number": "4111111111111111"})).await.is_err(), "a number without the card type");
+        assert!(authorize(json!({"type": "card", "number": "4242424242424242", "cvc": "123"})).await.is_ok());
     }
 }

@@ -5,7 +5,8 @@
 //! opened), hands it to the instrument's handler with the amount, and drops it. A declined or
 //! refused payment leaves the checkout `ready_for_complete`, still payable, and places no order.
 //!
-//! - [`example`]: the sample's `example_payment_provider`: accepts any credential (demo data).
+//! - [`example`]: sandbox handlers that accept any credential (demo data):
+//!   `example_payment_provider`, `google_pay`, `shop_pay`.
 //! - [`mock`]: `mock_payment_handler`, the UCP samples' test handler: `success_token`
 //!   authorises, `fail_token` declines, `fraud_token` is refused as fraud.
 
@@ -72,7 +73,8 @@ pub struct Payments {
 impl Payments {
     /// The offered handlers by id; every one needs an implementation here.
     pub fn new(keyring: Keyring, offered: &[String]) -> Result<Payments, String> {
-        let known: Vec<Arc<dyn PaymentHandler>> = vec![Arc::new(example::ExampleProvider), Arc::new(mock::MockHandler)];
+        let mut known: Vec<Arc<dyn PaymentHandler>> = vec![Arc::new(mock::MockHandler)];
+        known.extend(example::SANDBOX_IDS.map(|id| Arc::new(example::Sandbox(id)) as Arc<dyn PaymentHandler>));
         let handlers = offered
             .iter()
             .map(|id| {

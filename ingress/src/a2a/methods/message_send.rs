@@ -53,6 +53,12 @@ pub async fn handle(
     validate_message(&message)?;
     require_extension(headers)?;
     let mut turn = parse_turn(&message).map_err(|e| Error::InvalidParams(e.to_string()))?;
+    if matches!(turn, Turn::Rest { .. }) {
+        return Err(Error::InvalidParams(format!(
+            "the DataPart key {:?} is reserved for the UCP REST binding",
+            schemas::rest::OPERATION_KEY
+        )));
+    }
     let digest = fingerprint::of(&message);
     let sealed = credentials::seal(&state.keyring, &mut turn, &principal.0, &message.message_id);
     if let Some(task_id) = &message.task_id {
@@ -65,7 +71,8 @@ pub async fn handle(
     let capabilities = state
         .profiles
         .negotiate(&agent.profile, agent.version.as_deref())
-        .await?;
+        .await?
+        .capabilities;
     if let Turn::Action { action } = &turn {
         if let Some(product_id) = action.product_id() {
             if state.catalog.get(product_id).await?.is_none() {
@@ -146,7 +153,7 @@ pub async fn handle(
 
 /// Publishes the task to its partition. If the server has no stream for it (it lost its
 /// store), the streams are created again and the publish retried once.
-async fn publish(state: &AppState, envelope: &TaskEnvelope) -> Result<(), Error> {
+pub(crate) async fn publish(state: &AppState, envelope: &TaskEnvelope) -> Result<(), Error> {
     let topology = &state.config.topology;
     let partition = partition_of(&envelope.principal, &envelope.context_id, topology.partitions);
     let started = std::time::Instant::now();
@@ -172,7 +179,7 @@ async fn read(state: &AppState, principal: &Principal, id: Uuid) -> Result<TaskR
 /// Waits, on task-change notifications, until the task is terminal or needs input, or until the
 /// blocking cap passes; returns the task as it then is. `change` was enabled before `current`
 /// was read, so a change after that read wakes it.
-async fn wait_for_end(
+pub(crate) async fn wait_for_end(
     state: &AppState,
     principal: &Principal,
     subscription: &Subscription,

@@ -1,4 +1,4 @@
-//! The profile client's DNS resolver: it resolves a host and hands the connector only the
+//! The outbound client's DNS resolver: it resolves a host and hands the connector only the
 //! addresses the allow-list permits (see `allowlist`). The connection goes to exactly these
 //! addresses, so a name that resolves to a public address when checked and to a private one
 //! when connecting (DNS rebinding) cannot slip through: there is no second resolution.
