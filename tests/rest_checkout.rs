@@ -9,7 +9,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use testkit::client::{checkout_of, quantity};
-use testkit::rest::{checkout_body, load_flower_shop, options, payment_body, success_token, total, RestClient};
+use testkit::rest::{checkout_body, load_flower_shop, options, payment_body, stock, success_token, total, RestClient};
 use testkit::{Stack, StackOptions};
 
 /// One stack for every case that needs no setting of its own: each case uses checkouts of
@@ -37,14 +37,6 @@ fn id_of(checkout: &Value) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("a checkout id in {checkout}"))
         .to_owned()
-}
-
-async fn stock(stack: &Stack, product_id: &str) -> i64 {
-    sqlx::query_scalar("SELECT quantity FROM inventory WHERE product_id = $1")
-        .bind(product_id)
-        .fetch_one(&stack.db.pool)
-        .await
-        .expect("read stock")
 }
 
 /// A UCP error body with `code`, whose `messages[0]` says the same as `detail`.

@@ -8,7 +8,7 @@
 use futures::future::join;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use testkit::rest::{load_flower_shop, payment_body, ready_body, success_token, Reply, RestClient};
+use testkit::rest::{load_flower_shop, payment_body, ready_body, stock, success_token, Reply, RestClient};
 use testkit::{Stack, StackOptions};
 
 const SECRET: &str = "simulation-secret-for-tests-0123";
@@ -57,14 +57,6 @@ async fn order_of(client: &RestClient, items: &[(&str, i64)]) -> (Value, Value) 
         .expect(200, "read the order")
         .clone();
     (done.json, order)
-}
-
-async fn stock(stack: &Stack, product_id: &str) -> i64 {
-    sqlx::query_scalar("SELECT quantity FROM inventory WHERE product_id = $1")
-        .bind(product_id)
-        .fetch_one(&stack.db.pool)
-        .await
-        .expect("read stock")
 }
 
 async fn orders_for(stack: &Stack, checkout_id: &str) -> i64 {

@@ -25,6 +25,8 @@ pub struct Product {
     pub price_minor: i64,
     pub currency: String,
     pub image_url: Option<String>,
+    /// The merchant counts its stock (it has an `inventory` row); otherwise stock is unlimited.
+    pub stocked: bool,
 }
 
 /// The products whose name or category matches any word of `query` (prefixes count, English
@@ -83,13 +85,15 @@ fn tsquery(query: &str) -> Option<String> {
 
 /// Every product, as checkout lines need them.
 async fn all(pool: &PgPool) -> Result<HashMap<String, Product>> {
-    let rows: Vec<(String, String, i64, String, Option<String>)> =
-        sqlx::query_as("SELECT id, name, price_minor, currency, image_url FROM products")
-            .fetch_all(pool)
-            .await?;
+    let rows: Vec<(String, String, i64, String, Option<String>, bool)> = sqlx::query_as(
+        "SELECT p.id, p.name, p.price_minor, p.currency, p.image_url, i.product_id IS NOT NULL
+         FROM products p LEFT JOIN inventory i ON i.product_id = p.id",
+    )
+    .fetch_all(pool)
+    .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, name, price_minor, currency, image_url)| {
+        .map(|(id, name, price_minor, currency, image_url, stocked)| {
             (
                 id.clone(),
                 Product {
@@ -98,6 +102,7 @@ async fn all(pool: &PgPool) -> Result<HashMap<String, Product>> {
                     price_minor,
                     currency,
                     image_url,
+                    stocked,
                 },
             )
         })

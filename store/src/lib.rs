@@ -77,6 +77,8 @@ pub enum Error {
     /// A merchant data set that cannot be loaded: the file, line and field, and what is wrong.
     #[error("merchant data is invalid: {0}")]
     MerchantData(String),
+    #[error("the last units of {0} were taken by another order since the completion checked them; the turn runs again")]
+    StockTaken(String),
     /// A failure injected by a test build's fault point (`workers/src/fault.rs`).
     #[error("injected fault ({})", if *permanent { "permanent" } else { "retryable" })]
     Injected { permanent: bool },

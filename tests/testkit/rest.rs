@@ -206,6 +206,15 @@ impl RestClient {
     }
 }
 
+/// A product's stock (it must have an inventory row).
+pub async fn stock(stack: &Stack, product_id: &str) -> i64 {
+    sqlx::query_scalar("SELECT quantity FROM inventory WHERE product_id = $1")
+        .bind(product_id)
+        .fetch_one(&stack.db.pool)
+        .await
+        .expect("read stock")
+}
+
 /// A create body for the flower shop: `(product id, quantity)` lines in USD.
 pub fn checkout_body(items: &[(&str, i64)]) -> Value {
     let lines: Vec<Value> = items

@@ -83,6 +83,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         catalog: Arc::new(store::catalog::Cache::new(pool.clone())),
         pricing: Arc::new(store::pricing::Cache::new(pool.clone())),
         webhooks_due: Arc::new(tokio::sync::Notify::new()),
+        pool: pool.clone(),
         session_ttl: chrono::Duration::seconds(config.session_ttl as i64),
         history_turns: config.llm.llm_history_turns,
     };

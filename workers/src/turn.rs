@@ -123,6 +123,7 @@ pub async fn apply(
                 Work::Agent(outcome) => {
                     effects.checkouts.extend(outcome.effects.checkouts.iter().cloned());
                     effects.orders.extend(outcome.effects.orders.iter().cloned());
+                    effects.reservations.extend(outcome.effects.reservations.iter().cloned());
                     effects.webhooks.extend(outcome.effects.webhooks.iter().cloned());
                     if let Some(exchange) = &outcome.exchange {
                         exchanges.push((keys[i].clone(), exchange, &env.capabilities));

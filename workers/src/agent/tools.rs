@@ -245,6 +245,8 @@ impl Workspace {
             }
         }
         self.effects.orders.extend(effects.orders);
+        self.effects.reservations.extend(effects.reservations);
+        self.effects.webhooks.extend(effects.webhooks);
     }
 
     fn remember(&mut self, answer: &Answer) {

@@ -33,6 +33,9 @@ pub struct Settings {
     pub payments: std::sync::Arc<Payments>,
     /// Wakes the webhook dispatcher once a batch that queued webhook events has committed.
     pub webhooks_due: std::sync::Arc<tokio::sync::Notify>,
+    /// For stock checks, which read committed stock outside the turn's transaction (the
+    /// reservation at completion, inside it, is what counts).
+    pub pool: sqlx::PgPool,
 }
 
 /// The agent's answer to one turn: text, and the DataParts holding its results.
@@ -94,22 +97,58 @@ pub fn reads_latest(action: &Action) -> bool {
     reads_checkout(action) && !matches!(action, Action::AddToCheckout { .. })
 }
 
-/// What a batch of turns writes besides the tasks: checkouts, then orders, then the webhook
-/// events they cause.
+/// What a batch of turns writes besides the tasks: checkouts, then orders, the stock their A2A
+/// completions take, and the webhook events they cause.
 #[derive(Debug, Clone, Default)]
 pub struct Effects {
     pub checkouts: Vec<Write>,
     pub orders: Vec<NewOrder>,
+    /// (product, quantity) that A2A completions take from stock.
+    pub reservations: Vec<(String, i64)>,
     pub webhooks: Vec<store::webhooks::NewDelivery>,
 }
 
 impl Effects {
-    /// Writes every effect of the batch (a few statements, whatever the batch's size).
+    /// Writes every effect of the batch (a few statements, whatever the batch's size). Stock
+    /// that another order took since the completion checked it fails the batch with
+    /// [`store::Error::StockTaken`]; its turns run again, and the completion is then refused.
     pub async fn write(&self, conn: &mut PgConnection) -> store::Result<()> {
         checkouts::write(conn, &self.checkouts).await?;
         orders::insert(conn, &self.orders).await?;
+        if let Err(product_id) = store::inventory::reserve(conn, &self.reservations).await? {
+            return Err(store::Error::StockTaken(product_id));
+        }
         store::webhooks::enqueue(conn, &self.webhooks).await
     }
+}
+
+/// The first of `lines` (product, quantity) whose product has less stock than that. Products
+/// whose stock is not counted (the catalog says which) cost no query.
+async fn short_of_stock(settings: &Settings, lines: &[(String, i64)]) -> store::Result<Option<Refusal>> {
+    let mut ids = Vec::new();
+    for (id, _) in lines {
+        if settings.catalog.get(id).await?.is_some_and(|product| product.stocked) {
+            ids.push(id.clone());
+        }
+    }
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let mut conn = settings.pool.acquire().await?;
+    let stock = store::inventory::available(&mut conn, &ids).await?;
+    Ok(lines
+        .iter()
+        .find(|(id, quantity)| stock.get(id).is_some_and(|available| quantity > available))
+        .map(|(id, _)| Refusal::new("out_of_stock", format!("Insufficient stock for item {id}"))))
+}
+
+/// The checkout's lines as (product, quantity).
+fn lines_of(checkout: &Checkout) -> Vec<(String, i64)> {
+    checkout
+        .line_items
+        .iter()
+        .map(|line| (line.item.id.clone(), line.quantity))
+        .collect()
 }
 
 /// The conversation's checkout as an action finds it.
@@ -198,7 +237,13 @@ pub async fn run(cx: Context<'_>, env: &TaskEnvelope, action: &Action, stored: S
                     )
                 }
             };
-            let changed = checkout::add_item(&mut checkout, &product, *quantity, rules);
+            let mut changed = checkout::add_item(&mut checkout, &product, *quantity, rules);
+            if changed.is_ok() {
+                let line = lines_of(&checkout).into_iter().filter(|(id, _)| id == product_id).collect::<Vec<_>>();
+                if let Some(refusal) = short_of_stock(settings, &line).await? {
+                    changed = Err(refusal);
+                }
+            }
             let saved = Saved {
                 env,
                 version,
@@ -212,9 +257,13 @@ pub async fn run(cx: Context<'_>, env: &TaskEnvelope, action: &Action, stored: S
         Action::RemoveFromCheckout { product_id } => Ok(mutate(stored, env, settings, now, name, effects, |c| {
             checkout::remove_item(c, product_id, rules)
         })),
-        Action::UpdateCheckout { product_id, quantity } => Ok(mutate(stored, env, settings, now, name, effects, |c| {
-            checkout::set_quantity(c, product_id, *quantity, rules)
-        })),
+        Action::UpdateCheckout { product_id, quantity } => {
+            let short = short_of_stock(settings, &[(product_id.clone(), *quantity)]).await?;
+            Ok(mutate(stored, env, settings, now, name, effects, |c| match short {
+                Some(refusal) => Err(refusal),
+                None => checkout::set_quantity(c, product_id, *quantity, rules),
+            }))
+        }
         Action::StartPayment => Ok(mutate(stored, env, settings, now, name, effects, |c| {
             checkout::start_payment(c, rules)
         })),
@@ -227,8 +276,12 @@ pub async fn run(cx: Context<'_>, env: &TaskEnvelope, action: &Action, stored: S
                 Ok(open) => open,
                 Err(answer) => return Ok(answer),
             };
+            let lines = lines_of(&open.checkout);
             let authorized = match checkout::completable(&open.checkout, &payment.instrument) {
-                Ok(()) => settings.payments.authorize(env, payment, &open.checkout).await.map(|_| ()),
+                Ok(()) => match short_of_stock(settings, &lines).await? {
+                    Some(refusal) => Err(refusal),
+                    None => settings.payments.authorize(env, payment, &open.checkout).await.map(|_| ()),
+                },
                 Err(refusal) => Err(refusal),
             };
             if let Err(refusal) = authorized {
@@ -239,6 +292,7 @@ pub async fn run(cx: Context<'_>, env: &TaskEnvelope, action: &Action, stored: S
                     let id = checkout_id(&open.checkout);
                     let answer = Answer::checkout(format!("Order {} placed.", order.id), &open.checkout, None);
                     super::orders::place(effects, env, id, &open.checkout, &order, None);
+                    effects.reservations.extend(lines);
                     effects.checkouts.push(Write::Update {
                         id,
                         checkout: open.checkout,

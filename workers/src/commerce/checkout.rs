@@ -328,6 +328,7 @@ pub mod tests {
             price_minor: 499,
             currency: "USD".into(),
             image_url: None,
+            stocked: false,
         }
     }
 
