@@ -33,8 +33,9 @@ fi
 
 data="${MERCHANT_DATA:-$root/../shared/flower-shop}"
 local_postgres DATABASE_URL cartwright_conformance
+trap local_postgres_stop EXIT
 if pg_find_bin 2>/dev/null && [ -x "$pg_bin/dropdb" ]; then
-  "$pg_bin/dropdb" --if-exists --dbname="${DATABASE_URL%/*}/postgres" cartwright_conformance 2>/dev/null || true
+  "$pg_bin/dropdb" --if-exists --maintenance-db="${DATABASE_URL%/*}/postgres" cartwright_conformance
 fi
 export DATABASE_URL MERCHANT_DATA="$data"
 export PAYMENT_HANDLERS="google_pay,mock_payment_handler,shop_pay"
@@ -46,7 +47,7 @@ log="$root/.run/conformance-stack.log"
 mkdir -p "$root/.run"
 bash deploy/local/run.sh >"$log" 2>&1 &
 stack=$!
-trap 'kill -TERM $stack 2>/dev/null; wait $stack 2>/dev/null || true' EXIT
+trap 'kill -TERM $stack 2>/dev/null; wait $stack 2>/dev/null || true; local_postgres_stop' EXIT
 for _ in $(seq 1 600); do
   curl -fsS "http://$AGENT_HOST:$AGENT_PORT/ready" >/dev/null 2>&1 && break
   kill -0 $stack 2>/dev/null || { cat "$log"; echo "the stack did not start" >&2; exit 1; }
