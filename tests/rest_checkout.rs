@@ -26,6 +26,25 @@ async fn checkout_sessions_over_rest() {
     invalid_requests_are_refused(&stack, &alice).await;
     foreign_unknown_and_unauthenticated(&stack, &alice).await;
     shared_with_a2a(&stack, &alice).await;
+    request_id_is_answered(&alice).await;
+}
+
+/// The binding's `Request-Id` is the request's id, answered as `X-Request-Id`.
+async fn request_id_is_answered(client: &RestClient) {
+    let response = client
+        .http
+        .get(format!("{}/checkout-sessions/{}", client.base, uuid::Uuid::new_v4()))
+        .bearer_auth(client.token.as_deref().expect("a token"))
+        .header("Request-Id", "ucp-request-42")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        response.headers().get("x-request-id").and_then(|v| v.to_str().ok()),
+        Some("ucp-request-42"),
+        "the client's Request-Id is the request's id"
+    );
 }
 
 fn path(id: &str) -> String {

@@ -1,7 +1,7 @@
 //! Request ids and the span of each request.
 //!
-//! Every request gets an id: the client's `X-Request-Id` if it is 1 to 128 visible ASCII
-//! characters, else a new UUID. It is answered in `X-Request-Id`, is the `request_id` of the
+//! Every request gets an id: the client's `X-Request-Id` (or `Request-Id`, as the UCP REST
+//! binding names it) if it is 1 to 128 visible ASCII characters, else a new UUID. It is answered in `X-Request-Id`, is the `request_id` of the
 //! request's span (so of every log line of the request), and travels with the task to the worker
 //! in the NATS message's `X-Request-Id` header (read back by `queue::publish`). The span also
 //! gets `task_id` and `context_id` once the method knows them ([`record_task`]), and continues
@@ -17,6 +17,9 @@ use lifecycle::telemetry::{valid_request_id, REQUEST_ID_HEADER};
 use tracing::field::Empty;
 use tracing::Span;
 
+/// The request id header of the UCP REST binding.
+const UCP_REQUEST_ID_HEADER: &str = "request-id";
+
 /// The request's id, in the request's extensions.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub Arc<str>);
@@ -24,9 +27,9 @@ pub struct RequestId(pub Arc<str>);
 /// Middleware (outside the trace layer): picks the request id, keeps it for the request's span
 /// and its publishes, and answers it.
 pub async fn assign(mut request: Request, next: Next) -> axum::response::Response {
-    let id: Arc<str> = request
-        .headers()
-        .get(REQUEST_ID_HEADER)
+    let id: Arc<str> = [REQUEST_ID_HEADER, UCP_REQUEST_ID_HEADER]
+        .iter()
+        .find_map(|name| request.headers().get(*name))
         .and_then(|value| value.to_str().ok())
         .filter(|value| valid_request_id(value))
         .map(Arc::from)
