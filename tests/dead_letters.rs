@@ -254,3 +254,19 @@ async fn an_undecodable_message_is_dead_lettered_with_its_secrets_redacted() {
     let (ok, out, _) = stack.cli(&["dlq", "list", "--json"]);
     assert!(ok && out.trim() == "[]", "{out}");
 }
+
+/// A turn whose code panics (a bug) is dead-lettered at once, with the panic's message, rather
+/// than retried forever as if the database were down; other conversations go on.
+#[tokio::test]
+async fn a_panicking_turn_is_dead_lettered_not_retried_forever() {
+    let marker = format!("panic-{}", uuid::Uuid::new_v4().simple());
+    let stack = Stack::start(stack_with_fault("panic_turn", &marker, Vec::new())).await;
+    let client = stack.client("shopper");
+    let task = client.send(message_with_id(&format!("{marker}-1"), add_biscuits(), Some("panic-ctx")), false).await;
+    let id = task["id"].as_str().expect("a task id").to_owned();
+    let dead = dead_letter_of(&stack, &id).await;
+    assert_eq!(dead["reason"], "non_retryable", "{dead}");
+    assert!(dead["error"].as_str().unwrap_or_default().contains("the turn panicked"), "{dead}");
+    let other = client.act(json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 1}), None).await;
+    assert_eq!(other["status"]["state"], "completed", "another conversation is served: {other}");
+}

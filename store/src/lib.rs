@@ -77,6 +77,9 @@ pub enum Error {
     /// A merchant data set that cannot be loaded: the file, line and field, and what is wrong.
     #[error("merchant data is invalid: {0}")]
     MerchantData(String),
+    /// The turn's code panicked: a bug no retry fixes, so the turn is dead-lettered at once.
+    #[error("the turn panicked: {0}")]
+    TurnPanicked(String),
     #[error("the last units of {0} were taken by another order since the completion checked them; the turn runs again")]
     StockTaken(String),
     /// A failure injected by a test build's fault point (`workers/src/fault.rs`).
@@ -90,7 +93,11 @@ impl Error {
     pub fn is_permanent(&self) -> bool {
         matches!(
             self,
-            Error::Document(_) | Error::StoredRequest(_) | Error::ForeignContext(_) | Error::Injected { permanent: true }
+            Error::Document(_)
+                | Error::StoredRequest(_)
+                | Error::ForeignContext(_)
+                | Error::TurnPanicked(_)
+                | Error::Injected { permanent: true }
         )
     }
 

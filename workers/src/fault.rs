@@ -6,9 +6,10 @@
 //! `<point>` while applying a task whose messageId contains `<marker>`, after logging
 //! `fault point reached`. Points: `after_model_reply` (a model reply of the agent's turn
 //! journaled, nothing committed), `before_commit` (inside the transaction, effects written but
-//! not committed) and `after_commit` (committed, not acked). Three more points act where a due
+//! not committed) and `after_commit` (committed, not acked). Four more points act where a due
 //! turn starts its transaction instead of stopping: `fail_turn` fails it with a retryable error,
-//! `poison_turn` with a permanent one (every time), and `crash_turn` aborts the process. A build
+//! `poison_turn` with a permanent one (every time), `panic_turn` panics (a bug in the turn's
+//! code), and `crash_turn` aborts the process. A build
 //! without the feature ignores the variable, with a warning at start-up.
 
 use schemas::TaskEnvelope;
@@ -20,6 +21,7 @@ pub enum FaultPoint {
     AfterCommit,
     FailTurn,
     PoisonTurn,
+    PanicTurn,
     CrashTurn,
 }
 
@@ -63,6 +65,7 @@ impl Faults {
             "after_commit" => FaultPoint::AfterCommit,
             "fail_turn" => FaultPoint::FailTurn,
             "poison_turn" => FaultPoint::PoisonTurn,
+            "panic_turn" => FaultPoint::PanicTurn,
             "crash_turn" => FaultPoint::CrashTurn,
             _ => return Err(format!("unknown fault point {point:?}")),
         };
@@ -97,6 +100,7 @@ impl Faults {
         match point {
             FaultPoint::FailTurn => Err(store::Error::Injected { permanent: false }),
             FaultPoint::PoisonTurn => Err(store::Error::Injected { permanent: true }),
+            FaultPoint::PanicTurn => panic!("fault point reached: panic_turn"),
             FaultPoint::CrashTurn => {
                 tracing::warn!(task_id = %env.task_id, "fault point reached: aborting");
                 std::process::abort()

@@ -4,7 +4,8 @@
 //! batcher groups the turns that become ready while earlier transactions run. A batch holds at
 //! most one turn per conversation, since each conversation runner has at most one turn in
 //! flight. If a batch fails for a reason other than an unreachable database, its turns are
-//! retried one by one, so one bad turn cannot fail the others.
+//! retried one by one, so one bad turn cannot fail the others. A turn whose code panics fails
+//! with a permanent error (and is dead-lettered) instead of taking its batch's task down.
 
 use std::sync::Arc;
 
@@ -71,6 +72,19 @@ async fn execute(turns: Arc<Turns>, batch: Vec<Item>) -> Vec<Result<Applied, Tur
 }
 
 async fn apply(turns: &Turns, batch: &[Item]) -> store::Result<Vec<Applied>> {
+    use futures::FutureExt as _;
     let jobs: Vec<(&TaskEnvelope, &Work)> = batch.iter().map(|(envelope, work)| (&**envelope, work)).collect();
-    turn::apply(&turns.pool, &jobs, &turns.settings, &turns.faults).await
+    let applied = std::panic::AssertUnwindSafe(turn::apply(&turns.pool, &jobs, &turns.settings, &turns.faults));
+    match applied.catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_owned());
+            tracing::error!(panic = %what, size = batch.len(), "a batch of turns panicked");
+            Err(store::Error::TurnPanicked(what))
+        }
+    }
 }
