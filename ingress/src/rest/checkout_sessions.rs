@@ -7,7 +7,6 @@
 //! checkout is completed or canceled, or the `Idempotency-Key` was used for another request),
 //! 503 (retry with the same key).
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -16,7 +15,7 @@ use schemas::rest::{CheckoutRequest, CompleteRequest, Operation};
 use uuid::Uuid;
 
 use super::principal::RestPrincipal;
-use super::{json_response, mutation_headers, parse_body, path_id, submit, Mutation};
+use super::{json_response, mutation_headers, parse_body, path_id, submit, Body, Mutation};
 use crate::auth::Principal;
 use crate::error::{Error, Ucp};
 use crate::AppState;
@@ -25,7 +24,7 @@ pub async fn create(
     State(state): State<AppState>,
     RestPrincipal(principal): RestPrincipal,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, Ucp> {
     let (agent, key) = mutation_headers(&headers)?;
     let request: CheckoutRequest = parse_body(&body)?;
@@ -61,7 +60,7 @@ pub async fn update(
     RestPrincipal(principal): RestPrincipal,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, Ucp> {
     let (agent, key) = mutation_headers(&headers)?;
     let request: CheckoutRequest = parse_body(&body)?;
@@ -88,7 +87,7 @@ pub async fn complete(
     RestPrincipal(principal): RestPrincipal,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, Ucp> {
     let (agent, key) = mutation_headers(&headers)?;
     let request: CompleteRequest = parse_body(&body)?;
@@ -121,7 +120,7 @@ pub async fn cancel(
     RestPrincipal(principal): RestPrincipal,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, Ucp> {
     let (agent, key) = mutation_headers(&headers)?;
     let (_, context_id) = locate(&state, &principal, &id).await?;

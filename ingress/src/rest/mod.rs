@@ -202,6 +202,26 @@ fn fingerprint(keyring: &vault::Keyring, method: &str, path: &str, body: &[u8]) 
     keyring.digest(&data)
 }
 
+/// A request's body, read whole; a body over `MAX_BODY_BYTES` is a UCP error (413) like any
+/// other refusal of the binding.
+pub struct Body(pub axum::body::Bytes);
+
+impl axum::extract::FromRequest<AppState> for Body {
+    type Rejection = Ucp;
+
+    async fn from_request(request: axum::extract::Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        match axum::body::Bytes::from_request(request, state).await {
+            Ok(bytes) => Ok(Body(bytes)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(Error::BodyTooLarge(state.config.max_body_bytes).into())
+            }
+            Err(rejection) => {
+                Err(Error::InvalidRequest(format!("could not read the body: {}", rejection.body_text())).into())
+            }
+        }
+    }
+}
+
 /// The request's body as JSON of type `T`, or a 400 naming what is wrong.
 pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     if body.iter().all(u8::is_ascii_whitespace) {

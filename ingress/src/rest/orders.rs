@@ -3,14 +3,13 @@
 //! `Simulation-Secret` header equal to `SIMULATION_SECRET` (403 otherwise, and always when the
 //! setting is unset).
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use schemas::rest::{Operation, OrderUpdate};
 
 use super::principal::RestPrincipal;
-use super::{json_response, mutation_headers, path_id, submit, Mutation};
+use super::{json_response, mutation_headers, path_id, submit, Body, Mutation};
 use crate::auth::Principal;
 use crate::error::{Error, Ucp};
 use crate::AppState;
@@ -32,7 +31,7 @@ pub async fn update(
     RestPrincipal(principal): RestPrincipal,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, Ucp> {
     let (agent, key) = mutation_headers(&headers)?;
     let update: OrderUpdate = super::parse_body(&body).map_err(|e| Error::Unprocessable(e.to_string()))?;
@@ -57,7 +56,7 @@ pub async fn simulate_shipping(
     RestPrincipal(principal): RestPrincipal,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, Ucp> {
     let given = headers.get("simulation-secret").map(|v| v.as_bytes());
     let allowed = match (&state.config.simulation_secret, given) {
