@@ -192,31 +192,31 @@ impl Error {
         crate::metrics::refused(&self);
         let body = json!({ "jsonrpc": "2.0", "id": id, "error": self.object() });
         let mut response = (self.status(), axum::Json(body)).into_response();
-        match self {
+        self.add_headers(&mut response);
+        response
+    }
+
+    /// The headers the error calls for, whatever the body: `WWW-Authenticate` on 401,
+    /// `Retry-After` on every answer that asks for a retry.
+    fn add_headers(&self, response: &mut Response) {
+        let retry_after = match self {
             Error::Unauthenticated(_) => {
                 response.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"cartwright\", error=\"invalid_token\""),
                 );
+                None
             }
-            Error::Unavailable(_) => {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-            }
+            Error::Unavailable(_) | Error::StillRunning => Some(RETRY_AFTER_SECS),
             Error::TokenBudgetExhausted { retry_after_secs, .. } | Error::RateLimited { retry_after_secs, .. } => {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                Some(*retry_after_secs)
             }
-            Error::Overloaded(_) => {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(OVERLOAD_RETRY_AFTER_SECS));
-            }
-            _ => {}
+            Error::Overloaded(_) => Some(OVERLOAD_RETRY_AFTER_SECS),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        response
     }
 }
 
@@ -264,30 +264,7 @@ impl Error {
             tracing::error!(cause = %cause, "internal error");
         }
         let mut response = (status, axum::Json(body)).into_response();
-        match self {
-            Error::Unauthenticated(_) => {
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"cartwright\", error=\"invalid_token\""),
-                );
-            }
-            Error::Unavailable(_) | Error::StillRunning => {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-            }
-            Error::RateLimited { retry_after_secs, .. } => {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            }
-            Error::Overloaded(_) => {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(OVERLOAD_RETRY_AFTER_SECS));
-            }
-            _ => {}
-        }
+        self.add_headers(&mut response);
         response
     }
 }

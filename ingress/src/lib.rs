@@ -17,6 +17,8 @@
 //!   the admin API.
 //! - [`admin`]: the admin API (admin role required).
 //! - [`task_store`]: task accepts and reads, batched across concurrent requests.
+//! - [`pipeline`]: publishing a recorded task to its partition and waiting for its end, for
+//!   both bindings.
 //! - [`request_id`]: each request's id (`X-Request-Id`) and span.
 
 pub mod a2a;
@@ -28,6 +30,7 @@ pub mod dlq;
 pub mod error;
 pub mod health;
 pub mod metrics;
+pub mod pipeline;
 pub mod rate_limit;
 pub mod request_id;
 pub mod rest;

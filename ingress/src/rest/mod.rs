@@ -26,13 +26,14 @@ use axum::Router;
 use schemas::a2a::{Message, Part, Role};
 use schemas::action::Turn;
 use schemas::rest::{Operation, OPERATION_KEY, RESPONSE_KEY};
-use schemas::{TaskEnvelope, TaskState};
+
 use serde_json::Value;
 use store::tasks::{Accepted, NewTask, TaskRow};
 use uuid::Uuid;
 
 use crate::auth::Principal;
 use crate::error::{Error, Ucp};
+use crate::pipeline;
 use crate::AppState;
 
 /// The REST routes, at the root of `PUBLIC_URL` (the business profile's REST endpoint).
@@ -117,38 +118,15 @@ pub async fn submit(state: &AppState, mutation: Mutation<'_>) -> Result<Response
     };
     let row = match state.tasks.accept(new).await? {
         Accepted::New(row) => {
-            turn.redact_secrets();
-            if let (Some(sealed), Some(payment)) = (&sealed, turn.payment_mut()) {
-                payment.set_sealed_credential(sealed);
-            }
-            let envelope = TaskEnvelope {
-                task_id: row.id,
-                principal: row.principal.clone(),
-                context_id,
-                seq: row.seq,
-                message_id,
-                turn,
-                capabilities,
-                accepted_at: row.created_at,
-            };
-            crate::a2a::methods::message_send::publish(state, &envelope).await?;
-            crate::a2a::methods::message_send::wait_for_end(state, principal, &subscription, first_change, row).await?
+            pipeline::publish_new(state, &row, turn, sealed.as_deref(), capabilities).await?;
+            pipeline::wait_for_end(state, principal, &subscription, first_change, row).await?
         }
         Accepted::Existing(row) if row.request_digest.as_ref().is_some_and(|first| *first != digest) => {
             return Err(Error::IdempotencyConflict(key).into());
         }
         Accepted::Existing(row) => {
-            if row.state == TaskState::Submitted {
-                crate::a2a::methods::message_send::publish(state, &row.envelope()?).await?;
-            }
-            let subscription = state.watcher.subscribe(row.id);
-            let change = subscription.changed();
-            let current = state
-                .tasks
-                .get(&principal.0, row.id)
-                .await?
-                .ok_or(Error::TaskNotFound)?;
-            crate::a2a::methods::message_send::wait_for_end(state, principal, &subscription, change, current).await?
+            pipeline::republish(state, &row).await?;
+            pipeline::wait_for_existing(state, principal, row.id).await?
         }
     };
     crate::request_id::record_task(&row.id, &row.context_id);

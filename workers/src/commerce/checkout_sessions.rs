@@ -51,7 +51,32 @@ impl Failure {
     }
 }
 
-type Outcome<T> = Result<T, Failure>;
+/// Why an operation stops short of its answer: a refusal the client gets, or a store failure
+/// that fails the turn (and is retried like any other).
+enum Stop {
+    Refused(Failure),
+    Store(store::Error),
+}
+
+impl From<Failure> for Stop {
+    fn from(failure: Failure) -> Stop {
+        Stop::Refused(failure)
+    }
+}
+
+impl From<store::Error> for Stop {
+    fn from(error: store::Error) -> Stop {
+        Stop::Store(error)
+    }
+}
+
+impl From<sqlx::Error> for Stop {
+    fn from(error: sqlx::Error) -> Stop {
+        Stop::Store(error.into())
+    }
+}
+
+type Outcome<T> = Result<T, Stop>;
 
 /// Runs one REST operation for the envelope's principal.
 pub async fn run(
@@ -62,22 +87,22 @@ pub async fn run(
 ) -> store::Result<Response> {
     let rules = cx.settings.pricing.get().await?;
     let outcome = match operation {
-        Operation::CreateCheckout { checkout_id, request } => {
-            create(cx, conn, env, &rules, checkout_id, request).await?
-        }
-        Operation::UpdateCheckout { checkout_id, request } => {
-            update(cx, conn, env, &rules, checkout_id, request).await?
-        }
+        Operation::CreateCheckout { checkout_id, request } => create(cx, conn, env, &rules, checkout_id, request).await,
+        Operation::UpdateCheckout { checkout_id, request } => update(cx, conn, env, &rules, checkout_id, request).await,
         Operation::CompleteCheckout {
             checkout_id,
             payment,
             platform,
-        } => complete(cx, conn, env, &rules, checkout_id, payment, platform).await?,
-        Operation::CancelCheckout { checkout_id } => cancel(cx, conn, env, checkout_id).await?,
+        } => complete(cx, conn, env, &rules, checkout_id, payment, platform).await,
+        Operation::CancelCheckout { checkout_id } => cancel(cx, conn, env, checkout_id).await,
         Operation::UpdateOrder { order_id, update } => return orders::update(conn, env, order_id, update).await,
         Operation::ShipOrder { order_id } => return orders::ship(cx.now, cx.effects, conn, env, order_id).await,
     };
-    Ok(outcome.unwrap_or_else(Failure::response))
+    match outcome {
+        Ok(response) => Ok(response),
+        Err(Stop::Refused(failure)) => Ok(failure.response()),
+        Err(Stop::Store(error)) => Err(error),
+    }
 }
 
 /// A checkout answer with its status.
@@ -99,13 +124,9 @@ async fn create(
     rules: &Rules,
     checkout_id: &str,
     request: &CheckoutRequest,
-) -> store::Result<Outcome<Response>> {
+) -> Outcome<Response> {
     let Ok(id) = checkout_id.parse::<Uuid>() else {
-        return Ok(Err(Failure::new(
-            400,
-            "invalid_request",
-            "the checkout id must be a UUID",
-        )));
+        return Err(Failure::new(400, "invalid_request", "the checkout id must be a UUID").into());
     };
     let merchant = &cx.settings.merchant;
     let mut checkout = checkout::new_checkout(
@@ -117,15 +138,9 @@ async fn create(
         rules,
     );
     if request.line_items.as_ref().is_none_or(Vec::is_empty) {
-        return Ok(Err(Failure::new(
-            400,
-            "invalid_request",
-            "line_items must hold at least one line",
-        )));
+        return Err(Failure::new(400, "invalid_request", "line_items must hold at least one line").into());
     }
-    if let Err(failure) = apply(&mut checkout, request, conn, cx.settings, rules).await? {
-        return Ok(Err(failure));
-    }
+    apply(&mut checkout, request, conn, cx.settings, rules).await?;
     checkout.expires_at = cx.now + cx.settings.session_ttl;
     let response = answer(201, &checkout);
     cx.effects.checkouts.push(Write::Insert {
@@ -133,7 +148,7 @@ async fn create(
         key: (env.principal.clone(), env.context_id.clone()),
         checkout,
     });
-    Ok(Ok(response))
+    Ok(response)
 }
 
 async fn update(
@@ -143,16 +158,11 @@ async fn update(
     rules: &Rules,
     checkout_id: &str,
     request: &CheckoutRequest,
-) -> store::Result<Outcome<Response>> {
-    let mut open = match open_checkout(conn, env, checkout_id, cx.now, cx.effects).await? {
-        Ok(open) => open,
-        Err(failure) => return Ok(Err(failure)),
-    };
-    if let Err(failure) = apply(&mut open.checkout, request, conn, cx.settings, rules).await? {
-        return Ok(Err(failure));
-    }
+) -> Outcome<Response> {
+    let mut open = open_checkout(conn, env, checkout_id, cx.now, cx.effects).await?;
+    apply(&mut open.checkout, request, conn, cx.settings, rules).await?;
     open.checkout.expires_at = cx.now + cx.settings.session_ttl;
-    Ok(Ok(write(cx.effects, open)))
+    Ok(write(cx.effects, open))
 }
 
 async fn complete(
@@ -163,22 +173,20 @@ async fn complete(
     checkout_id: &str,
     payment: &schemas::action::Payment,
     platform: &Platform,
-) -> store::Result<Outcome<Response>> {
-    let mut open = match open_checkout(conn, env, checkout_id, cx.now, cx.effects).await? {
-        Ok(open) => open,
-        Err(failure) => return Ok(Err(failure)),
-    };
+) -> Outcome<Response> {
+    let mut open = open_checkout(conn, env, checkout_id, cx.now, cx.effects).await?;
     recalculate(&mut open.checkout, rules);
     if !fulfillment_ready(&open.checkout) {
-        return Ok(Err(Failure::new(
+        return Err(Failure::new(
             400,
             "fulfillment_required",
             "Fulfillment address and option must be selected before completion.",
-        )));
+        )
+        .into());
     }
     open.checkout.status = CheckoutStatus::ReadyForComplete;
     if let Err(refusal) = checkout::completable(&open.checkout, &payment.instrument) {
-        return Ok(Err(refused(refusal)));
+        return Err(refused(refusal).into());
     }
     let wanted: Vec<(String, i64)> = open
         .checkout
@@ -190,16 +198,16 @@ async fn complete(
     let mut reservation = sqlx::Connection::begin(&mut *conn).await?;
     if let Err(product_id) = store::inventory::reserve(&mut reservation, &wanted).await? {
         reservation.rollback().await?;
-        return Ok(Err(out_of_stock(&product_id)));
+        return Err(out_of_stock(&product_id).into());
     }
     if let Err(refusal) = cx.settings.payments.authorize(env, payment, &open.checkout).await {
         reservation.rollback().await?;
-        return Ok(Err(refused(refusal)));
+        return Err(refused(refusal).into());
     }
     reservation.commit().await?;
     let confirmation = match checkout::complete(&mut open.checkout, &payment.instrument) {
         Ok(confirmation) => confirmation,
-        Err(refusal) => return Ok(Err(refused(refusal))),
+        Err(refusal) => return Err(refused(refusal).into()),
     };
     let id = checkout_uuid(&open.checkout);
     orders::place(
@@ -210,23 +218,15 @@ async fn complete(
         &confirmation,
         platform.webhook_url.clone(),
     );
-    Ok(Ok(write(cx.effects, open)))
+    Ok(write(cx.effects, open))
 }
 
-async fn cancel(
-    cx: Context<'_>,
-    conn: &mut PgConnection,
-    env: &TaskEnvelope,
-    checkout_id: &str,
-) -> store::Result<Outcome<Response>> {
-    let mut open = match open_checkout(conn, env, checkout_id, cx.now, cx.effects).await? {
-        Ok(open) => open,
-        Err(failure) => return Ok(Err(failure)),
-    };
+async fn cancel(cx: Context<'_>, conn: &mut PgConnection, env: &TaskEnvelope, checkout_id: &str) -> Outcome<Response> {
+    let mut open = open_checkout(conn, env, checkout_id, cx.now, cx.effects).await?;
     if let Err(refusal) = checkout::cancel(&mut open.checkout) {
-        return Ok(Err(refused(refusal)));
+        return Err(refused(refusal).into());
     }
-    Ok(Ok(write(cx.effects, open)))
+    Ok(write(cx.effects, open))
 }
 
 /// Queues the changed checkout for writing; the answer is the checkout.
@@ -252,13 +252,13 @@ async fn open_checkout(
     id: &str,
     now: DateTime<Utc>,
     effects: &mut super::actions::Effects,
-) -> store::Result<Outcome<Versioned>> {
+) -> Outcome<Versioned> {
     let found = match id.parse::<Uuid>() {
         Ok(id) => store::checkouts::by_id_for_update(conn, &env.principal, id).await?,
         Err(_) => None,
     };
     let Some(mut open) = found else {
-        return Ok(Err(Failure::new(404, "not_found", format!("checkout {id} not found"))));
+        return Err(Failure::new(404, "not_found", format!("checkout {id} not found")).into());
     };
     if !open.checkout.status.is_closed() && open.checkout.expires_at <= now {
         checkout::expire(&mut open.checkout);
@@ -269,9 +269,9 @@ async fn open_checkout(
         });
     }
     if open.checkout.status.is_closed() {
-        return Ok(Err(refused(checkout::refuse_closed(&open.checkout))));
+        return Err(refused(checkout::refuse_closed(&open.checkout)).into());
     }
-    Ok(Ok(open))
+    Ok(open)
 }
 
 /// The HTTP status of a refusal of the engine.
@@ -310,24 +310,22 @@ async fn apply(
     conn: &mut PgConnection,
     settings: &Settings,
     rules: &Rules,
-) -> store::Result<Outcome<()>> {
+) -> Outcome<()> {
     if let Some(currency) = &request.currency {
         if !currency.eq_ignore_ascii_case(&checkout.currency) {
-            return Ok(Err(Failure::new(
+            return Err(Failure::new(
                 400,
                 "unsupported_currency",
                 format!(
                     "currency {currency} is not offered; this merchant sells in {}",
                     checkout.currency
                 ),
-            )));
+            )
+            .into());
         }
     }
     if let Some(lines) = &request.line_items {
-        match line_items(checkout, lines, conn, settings).await? {
-            Ok(lines) => checkout.line_items = lines,
-            Err(failure) => return Ok(Err(failure)),
-        }
+        checkout.line_items = line_items(checkout, lines, conn, settings).await?;
     }
     if let Some(buyer) = &request.buyer {
         checkout.buyer = Some(buyer.clone());
@@ -342,15 +340,11 @@ async fn apply(
         checkout.payment.selected_instrument_id = Some(selected);
     }
     if let Some(fulfillment) = &request.fulfillment {
-        if let Err(failure) = apply_fulfillment(checkout, fulfillment, conn).await? {
-            return Ok(Err(failure));
-        }
+        apply_fulfillment(checkout, fulfillment, conn).await?;
     }
     recalculate(checkout, rules);
     if let Some(fulfillment) = &request.fulfillment {
-        if let Err(failure) = check_selected_options(checkout, fulfillment) {
-            return Ok(Err(failure));
-        }
+        check_selected_options(checkout, fulfillment)?;
     }
     checkout.messages.clear();
     checkout.status = if fulfillment_ready(checkout) {
@@ -358,7 +352,7 @@ async fn apply(
     } else {
         CheckoutStatus::Incomplete
     };
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// The checkout's new lines, priced from the catalog: a line keeps its id when the request
@@ -369,23 +363,29 @@ async fn line_items(
     requested: &[schemas::rest::LineItemRequest],
     conn: &mut PgConnection,
     settings: &Settings,
-) -> store::Result<Outcome<Vec<LineItem>>> {
+) -> Outcome<Vec<LineItem>> {
     let mut lines: Vec<LineItem> = Vec::with_capacity(requested.len());
+    let mut stocked = Vec::new();
     for request in requested {
         if request.quantity < 1 {
-            return Ok(Err(Failure::new(
+            return Err(Failure::new(
                 400,
                 "invalid_quantity",
                 format!("line for {}: quantity must be at least 1", request.item.id),
-            )));
+            )
+            .into());
         }
         let Some(product) = settings.catalog.get(&request.item.id).await? else {
-            return Ok(Err(Failure::new(
+            return Err(Failure::new(
                 400,
                 "product_not_found",
                 format!("Product {} not found", request.item.id),
-            )));
+            )
+            .into());
         };
+        if product.stocked && !stocked.contains(&product.id) {
+            stocked.push(product.id.clone());
+        }
         if let Some(line) = lines.iter_mut().find(|line| line.item.id == product.id) {
             line.quantity = line.quantity.saturating_add(request.quantity);
             continue;
@@ -406,24 +406,29 @@ async fn line_items(
             totals: Vec::new(),
         });
     }
-    let ids: Vec<String> = lines.iter().map(|line| line.item.id.clone()).collect();
-    let stock = store::inventory::available(conn, &ids).await?;
+    // Products whose stock is not counted (the catalog says which) cost no query.
+    let stock = if stocked.is_empty() {
+        Default::default()
+    } else {
+        store::inventory::available(conn, &stocked).await?
+    };
     for line in &lines {
         if stock
             .get(&line.item.id)
             .is_some_and(|&available| line.quantity > available)
         {
-            return Ok(Err(out_of_stock(&line.item.id)));
+            return Err(out_of_stock(&line.item.id).into());
         }
         if line.quantity > MAX_QUANTITY {
-            return Ok(Err(Failure::new(
+            return Err(Failure::new(
                 400,
                 "invalid_quantity",
                 format!("line for {}: quantity must be at most {MAX_QUANTITY}", line.item.id),
-            )));
+            )
+            .into());
         }
     }
-    Ok(Ok(lines))
+    Ok(lines)
 }
 
 /// Replaces the checkout's fulfillment methods with the request's. A method without an id is
@@ -434,7 +439,7 @@ async fn apply_fulfillment(
     checkout: &mut Checkout,
     request: &FulfillmentRequest,
     conn: &mut PgConnection,
-) -> store::Result<Outcome<()>> {
+) -> Outcome<()> {
     let email = checkout.buyer.as_ref().and_then(|b| b.email.clone());
     let name = checkout.buyer.as_ref().and_then(buyer_name);
     let existing = checkout.fulfillment.take().map(|f| f.methods).unwrap_or_default();
@@ -468,11 +473,12 @@ async fn apply_fulfillment(
         let known = |id: &str| method.destinations.iter().flatten().any(|d| d.id == id);
         if let Some(selected) = &wanted.selected_destination_id {
             if !known(selected) {
-                return Ok(Err(Failure::new(
+                return Err(Failure::new(
                     400,
                     "unknown_destination",
                     format!("selected_destination_id {selected} is not one of the method's destinations"),
-                )));
+                )
+                .into());
             }
             method.selected_destination_id = Some(selected.clone());
         } else if method.selected_destination_id.as_deref().is_some_and(|id| !known(id)) {
@@ -492,14 +498,15 @@ async fn apply_fulfillment(
                 None => (j < method.groups.len()).then_some(j),
             };
             let Some(group) = position.and_then(|p| method.groups.get_mut(p)) else {
-                return Ok(Err(Failure::new(
+                return Err(Failure::new(
                     400,
                     "unknown_group",
                     format!(
                         "fulfillment group {} does not exist",
                         group_request.id.as_deref().unwrap_or("")
                     ),
-                )));
+                )
+                .into());
             };
             if group_request.selected_option_id.is_some() {
                 group.selected_option_id = group_request.selected_option_id.clone();
@@ -508,7 +515,7 @@ async fn apply_fulfillment(
         methods.push(method);
     }
     checkout.fulfillment = Some(Fulfillment { methods });
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// Refuses an option selection the priced checkout could not keep (not offered for the
@@ -528,7 +535,8 @@ fn check_selected_options(checkout: &Checkout, request: &FulfillmentRequest) -> 
                         400,
                         "unknown_option",
                         format!("shipping option {option} is not offered for the selected destination"),
-                    ));
+                    )
+                    .into());
                 }
             }
         }

@@ -16,21 +16,19 @@
 //! Resending a messageId with the same message returns the task it created, and applies
 //! nothing twice; reusing a messageId for a different message is refused (-32602).
 
-use std::time::Duration;
-
 use axum::http::HeaderMap;
 use schemas::a2a::{Message, MessageSendParams, Role};
 use schemas::action::{parse_turn, Turn};
 use schemas::ucp::EXTENSION_URI;
-use schemas::{partition_of, TaskEnvelope, TaskState};
 use serde_json::value::RawValue;
-use store::notify::{Change, Subscription};
-use store::tasks::{Accepted, NewTask, TaskRow};
+use store::notify::Subscription;
+use store::tasks::{Accepted, NewTask};
 use uuid::Uuid;
 
 use crate::a2a::{credentials, fingerprint, task_view};
 use crate::auth::Principal;
 use crate::error::Error;
+use crate::pipeline;
 use crate::ucp::agent_header;
 use crate::AppState;
 
@@ -40,8 +38,6 @@ pub const MAX_ID_LEN: usize = 128;
 pub const MAX_PARTS: usize = 32;
 /// The longest text part accepted, in bytes.
 pub const MAX_TEXT_BYTES: usize = 16 * 1024;
-/// How long a publish may wait for JetStream's PubAck.
-pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn handle(
     state: &AppState,
@@ -113,88 +109,20 @@ pub async fn handle(
     crate::request_id::record_task(&row.id, &row.context_id);
     tracing::info!(task_id = %row.id, context_id = %row.context_id, seq = row.seq, resent, "task accepted");
     if resent {
-        // Its first publish may have failed: publish again (JetStream drops the duplicate).
-        if row.state == TaskState::Submitted {
-            publish(state, &row.envelope()?).await?;
-        }
+        pipeline::republish(state, &row).await?;
     } else {
-        turn.redact_secrets();
-        if let (Some(sealed), Some(payment)) = (&sealed, turn.payment_mut()) {
-            payment.set_sealed_credential(sealed);
-        }
-        let envelope = TaskEnvelope {
-            task_id: row.id,
-            principal: row.principal.clone(),
-            context_id,
-            seq: row.seq,
-            message_id,
-            turn,
-            capabilities,
-            accepted_at: row.created_at,
-        };
-        publish(state, &envelope).await?;
+        pipeline::publish_new(state, &row, turn, sealed.as_deref(), capabilities).await?;
     }
 
     let history_length = params.configuration.as_ref().and_then(|c| c.history_length);
     let row = match (&subscription, first_change) {
         (Some(subscription), Some(first_change)) if !resent => {
-            wait_for_end(state, principal, subscription, first_change, row).await?
+            pipeline::wait_for_end(state, principal, subscription, first_change, row).await?
         }
-        (Some(_), _) => {
-            let subscription = state.watcher.subscribe(row.id);
-            let change = subscription.changed();
-            let current = read(state, principal, row.id).await?;
-            wait_for_end(state, principal, &subscription, change, current).await?
-        }
+        (Some(_), _) => pipeline::wait_for_existing(state, principal, row.id).await?,
         (None, _) => row,
     };
     task_view::render(row, history_length)
-}
-
-/// Publishes the task to its partition. If the server has no stream for it (it lost its
-/// store), the streams are created again and the publish retried once.
-pub(crate) async fn publish(state: &AppState, envelope: &TaskEnvelope) -> Result<(), Error> {
-    let topology = &state.config.topology;
-    let partition = partition_of(&envelope.principal, &envelope.context_id, topology.partitions);
-    let started = std::time::Instant::now();
-    let first = queue::publish_task(&state.js, partition, envelope, PUBLISH_TIMEOUT).await;
-    crate::metrics::publish(first.is_ok(), started.elapsed());
-    match first {
-        Err(error) if error.is_stream_missing() => {
-            tracing::warn!(%error, "the task stream is missing; creating the streams again");
-            queue::topology::ensure(&state.js, &topology.topology()).await?;
-            queue::publish_task(&state.js, partition, envelope, PUBLISH_TIMEOUT).await?;
-        }
-        published => {
-            published?;
-        }
-    }
-    Ok(())
-}
-
-async fn read(state: &AppState, principal: &Principal, id: Uuid) -> Result<TaskRow, Error> {
-    state.tasks.get(&principal.0, id).await?.ok_or(Error::TaskNotFound)
-}
-
-/// Waits, on task-change notifications, until the task is terminal or needs input, or until the
-/// blocking cap passes; returns the task as it then is. `change` was enabled before `current`
-/// was read, so a change after that read wakes it.
-pub(crate) async fn wait_for_end(
-    state: &AppState,
-    principal: &Principal,
-    subscription: &Subscription,
-    mut change: Change<'_>,
-    mut current: TaskRow,
-) -> Result<TaskRow, Error> {
-    let deadline = tokio::time::Instant::now() + state.config.blocking_timeout();
-    while !current.state.ends_wait() {
-        if tokio::time::timeout_at(deadline, change).await.is_err() {
-            break;
-        }
-        change = subscription.changed();
-        current = read(state, principal, current.id).await?;
-    }
-    Ok(current)
 }
 
 /// Refuses a chat turn once the principal's tokens today reach `LLM_DAILY_TOKENS_PER_PRINCIPAL`.
