@@ -21,6 +21,16 @@
 //!   seconds (model calls in flight); afterwards order, exactly-once and model calls per turn.
 //! - checkout/rest and checkout/a2a: whole checkouts (create, update, complete over REST; add,
 //!   address, complete over A2A), 64 at a time, 2 workers, on the same run (see `checkout`).
+//! - external/new and external/existing: the external client (`open_loop`), non-blocking sends
+//!   due at a fixed 5,000/s whatever the answers do, latency counted from each request's due
+//!   time, against the ingress alone with an fsync every second; a new conversation per request,
+//!   or requests spread over 64 conversations. The notes carry p99.9, the worst second and the
+//!   CPU each request cost.
+//! - turn-cost/later and turn-cost/first: blocking adds, 2 workers, each lane one conversation
+//!   or each send a new one; the ratio is the first turn's CPU cost (all processes of the
+//!   system, from /proc) over a later turn's.
+//! - search/action and search/chat: the same catalog search as an action and as chat text to
+//!   the offline agent; the ratio is chat's CPU cost per turn over the action's.
 //! - calibration: pgbench with a turn-shaped transaction on the same PostgreSQL, so figures of
 //!   runs on different days compare (each row is also shown as a ratio to it).
 //!
@@ -31,7 +41,9 @@
 mod calibration;
 mod chat;
 mod checkout;
+mod cpu;
 mod load;
+mod open_loop;
 mod report;
 
 use std::time::Duration;
@@ -55,6 +67,37 @@ struct Args {
     /// Run only the scenarios whose name contains this.
     #[arg(long)]
     only: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Only the external client, against a system already running (`make run`, a deployment):
+    /// non-blocking `message/send` at a fixed rate; prints the latency percentiles and every
+    /// second's figures.
+    OpenLoop {
+        /// The A2A endpoint.
+        #[arg(long, default_value = "http://127.0.0.1:10999/")]
+        url: String,
+        /// A bearer token (a JWT or an API key).
+        #[arg(long, env = "TOKEN")]
+        token: String,
+        /// The UCP-Agent profile URL sent with each request.
+        #[arg(long, default_value = "http://127.0.0.1:10999/.well-known/ucp")]
+        profile: String,
+        /// Requests per second.
+        #[arg(long, default_value_t = EXTERNAL_RATE)]
+        rate: f64,
+        /// Seconds measured, after the warm-up.
+        #[arg(long, default_value_t = 15)]
+        seconds: u64,
+        #[arg(long, default_value_t = 3)]
+        warmup: u64,
+        /// 0: a new conversation per request; N: requests spread over N conversations.
+        #[arg(long, default_value_t = 0)]
+        conversations: usize,
+    },
 }
 
 const ACCEPT_LANES: usize = 64;
@@ -69,6 +112,11 @@ const CHAT_CALL_MS: u64 = 2000;
 const CHAT_0MS_CONVERSATIONS: usize = 1000;
 const CRASH_CONVERSATIONS: usize = 200;
 const CHECKOUT_LANES: usize = 64;
+/// The external client's arrival rate: the target load.
+const EXTERNAL_RATE: f64 = 5000.0;
+/// Conversations the external client's existing-conversation run spreads its requests over.
+const EXTERNAL_CONVERSATIONS: usize = 64;
+const COST_LANES: usize = 64;
 
 /// The same allocator as the binaries under test, so the load generator takes less of the
 /// CPU they share.
@@ -78,6 +126,35 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    if let Some(Command::OpenLoop {
+        url,
+        token,
+        profile,
+        rate,
+        seconds,
+        warmup,
+        conversations,
+    }) = args.command
+    {
+        let target = open_loop::Target {
+            url,
+            token,
+            profile,
+            run: format!("ext-{}", uuid::Uuid::new_v4().simple()),
+        };
+        let conversation = match conversations {
+            0 => open_loop::Conversation::New,
+            n => open_loop::Conversation::Existing(n),
+        };
+        match open_loop::run(target, rate, conversation, Duration::from_secs(warmup), Duration::from_secs(seconds)).await {
+            Ok(figures) => println!("{}", figures.describe()),
+            Err(error) => {
+                eprintln!("{error}");
+                std::process::exit(2);
+            }
+        }
+        return;
+    }
     let (warmup, window) = if args.quick {
         (Duration::from_secs(1), Duration::from_secs(4))
     } else {
@@ -146,6 +223,58 @@ async fn main() {
         rows.push(row);
     }
 
+    for (name, conversation) in [
+        ("external/new", open_loop::Conversation::New),
+        ("external/existing", open_loop::Conversation::Existing(EXTERNAL_CONVERSATIONS)),
+    ] {
+        if !wanted(name) {
+            continue;
+        }
+        let stack = stack(0, &[], NATS_CONFIGS[1].1).await;
+        rows.push(external(&stack, name, conversation, warmup, window).await);
+    }
+    let mut later_turn = None;
+    for (name, first) in [("turn-cost/later", false), ("turn-cost/first", true)] {
+        if !(wanted("turn-cost/later") || wanted("turn-cost/first")) {
+            continue;
+        }
+        let stack = stack(2, &[], NATS_CONFIGS[0].1).await;
+        let what = if first {
+            "blocking add_to_checkout, each send a new conversation (its first turn)"
+        } else {
+            "blocking add_to_checkout, each lane one conversation (later turns)"
+        };
+        let (row, cost) = turn_cost(&stack, name, what, warmup, window, move |lane, i| {
+            let context = (!first).then(|| format!("cost-{lane}"));
+            let action = json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 1});
+            (testkit::client::action(action), context, i)
+        })
+        .await;
+        rows.push(with_cost_ratio(row, cost, &mut later_turn));
+    }
+    let mut action_search = None;
+    for (name, chat) in [("search/action", false), ("search/chat", true)] {
+        // A pair runs whole (its ratio needs both rows) when either of its names is wanted.
+        if !(wanted("search/action") || wanted("search/chat")) {
+            continue;
+        }
+        let stack = stack(2, &[], NATS_CONFIGS[0].1).await;
+        let what = if chat {
+            "blocking chat text \"biscuits\" (offline agent: a catalog search), each lane one conversation"
+        } else {
+            "blocking search_shopping_catalog \"biscuits\" action, each lane one conversation"
+        };
+        let (row, cost) = turn_cost(&stack, name, what, warmup, window, move |lane, i| {
+            let parts = if chat {
+                json!([{"kind": "text", "text": "biscuits"}])
+            } else {
+                testkit::client::action(json!({"action": "search_shopping_catalog", "query": "biscuits"}))
+            };
+            (parts, Some(format!("search-{lane}")), i)
+        })
+        .await;
+        rows.push(with_cost_ratio(row, cost, &mut action_search));
+    }
     for (name, latency, lanes, nats_config) in [
         ("chat/2s", CHAT_CALL_MS, CHAT_CONVERSATIONS, NATS_CONFIGS[0].1),
         ("chat/0ms", 0, CHAT_0MS_CONVERSATIONS, NATS_CONFIGS[0].1),
@@ -338,6 +467,105 @@ async fn add_to_checkout_lanes(
         }
     })
     .await
+}
+
+/// The external client at `EXTERNAL_RATE` against the ingress alone; its row's notes carry the
+/// tail (p99.9, max), the worst second and what each request cost.
+async fn external(stack: &Stack, name: &str, conversation: open_loop::Conversation, warmup: Duration, window: Duration) -> Row {
+    let client = stack.client("bench-external");
+    let target = open_loop::Target {
+        url: format!("{}/", client.base),
+        token: client.token,
+        profile: client.profile,
+        run: format!("ext-{}", uuid::Uuid::new_v4().simple()),
+    };
+    let (figures, (before, after)) = tokio::join!(
+        open_loop::run(target, EXTERNAL_RATE, conversation, warmup, window),
+        cpu_over(warmup, window)
+    );
+    let figures = figures.expect("the stack's URL is plain http");
+    let (cpu, _) = after.per_unit_since(&before, figures.results);
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let worst = figures.worst_second();
+    let median_second = {
+        let mut counts: Vec<u64> = figures.seconds.iter().map(|s| s.results).collect();
+        counts.sort();
+        counts.get(counts.len() / 2).copied().unwrap_or(0)
+    };
+    let what = match conversation {
+        open_loop::Conversation::New => "a new conversation per request".to_owned(),
+        open_loop::Conversation::Existing(n) => format!("requests spread over {n} conversations"),
+    };
+    let p50 = figures.percentile(50.0);
+    Row {
+        name: format!("{name}/sync-1s"),
+        what: format!(
+            "open loop over {} connections, {what}: non-blocking add_to_checkout due at {:.0}/s, no workers; latency from due time",
+            open_loop::CONNECTIONS,
+            figures.rate
+        ),
+        per_second: figures.per_second(),
+        p50,
+        p99: figures.percentile(99.0),
+        failed: figures.not_results,
+        ratio: None,
+        verdict: None,
+        notes: format!(
+            "p99.9 {:.1} ms, max {:.1} ms; worst second: median {:.1} ms ({:.1}x the run's), p99 {:.1} ms; fewest results in a second {} (median {median_second}); CPU ms per request: {cpu}; generator {:.2} cores",
+            ms(figures.percentile(99.9)),
+            ms(figures.latencies.last().copied().unwrap_or_default()),
+            ms(worst.map_or(Duration::ZERO, |w| w.p50)),
+            worst.map_or(0.0, |w| w.p50.as_secs_f64() / p50.as_secs_f64().max(1e-9)),
+            ms(worst.map_or(Duration::ZERO, |w| w.p99)),
+            figures.seconds.iter().map(|s| s.results).min().unwrap_or(0),
+            figures.cpu_cores,
+        ),
+    }
+}
+
+/// CPU snapshots of the system's processes at the start and the end of the measured window.
+async fn cpu_over(warmup: Duration, window: Duration) -> (cpu::Snapshot, cpu::Snapshot) {
+    tokio::time::sleep(warmup).await;
+    let before = cpu::Snapshot::now();
+    tokio::time::sleep(window).await;
+    (before, cpu::Snapshot::now())
+}
+
+/// `COST_LANES` lanes of blocking sends, each `message(lane, i)` = (parts, contextId, i), and
+/// what a turn cost in CPU across the system's processes (ms per turn, returned and noted).
+async fn turn_cost<F>(stack: &Stack, name: &str, what: &str, warmup: Duration, window: Duration, message: F) -> (Row, f64)
+where
+    F: Fn(usize, u64) -> (serde_json::Value, Option<String>, u64) + Clone,
+{
+    let mut client = stack.client("bench-cost");
+    client.http = http();
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let sends = load::run(COST_LANES, warmup, window, move |lane, i| {
+        let (client, message, run) = (client.clone(), message.clone(), run.clone());
+        async move {
+            let (parts, context, i) = message(lane, i);
+            let message = testkit::client::message_with_id(&format!("{run}-{lane}-{i}"), parts, context.as_deref());
+            let params = json!({"message": message, "configuration": {"blocking": true}});
+            let (status, body) = client.rpc("message/send", params).await;
+            status.is_success() && body["result"]["status"]["state"] == "completed"
+        }
+    });
+    let (sample, (before, after)) = tokio::join!(sends, cpu_over(warmup, window));
+    let (cpu, per_turn) = after.per_unit_since(&before, sample.completed);
+    let verdict = verify(stack).await;
+    let mut row = Row::new(name, &format!("{what}, {COST_LANES} at a time, 2 workers"), &sample, Some(verdict));
+    row.notes = format!("CPU ms per turn {per_turn:.2} ({cpu})");
+    (row, per_turn)
+}
+
+/// The first of a pair of cost rows sets the reference; the second's ratio is its cost per
+/// turn over the reference's.
+fn with_cost_ratio(mut row: Row, cost: f64, reference: &mut Option<f64>) -> Row {
+    match reference {
+        Some(first) => row.ratio = Some(cost / first.max(1e-9)),
+        None => *reference = Some(cost),
+    }
+    row
 }
 
 /// After a run: wait for every accepted task to finish, then check each conversation's tasks,

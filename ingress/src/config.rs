@@ -20,7 +20,11 @@ pub const MAX_BODY_BYTES_DEFAULT: usize = 256 * 1024;
 /// Most tasks one statement records or reads.
 pub const STORE_BATCH_DEFAULT: usize = 64;
 /// Statements of each kind (accepts, reads) run at once; each holds a connection of the pool.
-pub const STORE_STATEMENTS_DEFAULT: usize = 4;
+/// Two: one statement can run while the other waits for its commit's WAL flush, and requests
+/// that arrive meanwhile gather into larger batches than with four (fewer commits, less CPU per
+/// task: BENCHMARKS.md, issue 11); one would batch most, but a single accept held up by a lock
+/// (a conversation whose turn is being applied) would then hold up every accept.
+pub const STORE_STATEMENTS_DEFAULT: usize = 2;
 /// Requests of each kind waiting for a store statement.
 pub const STORE_QUEUE_DEFAULT: usize = 4096;
 /// A2A requests in flight per ingress.

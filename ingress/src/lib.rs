@@ -57,8 +57,13 @@ use tower_http::trace::TraceLayer;
 pub use config::Config;
 
 /// Everything a request handler may use.
-#[derive(Clone)]
-pub struct AppState {
+/// What every request handler shares, behind one `Arc`: axum clones the state for each request
+/// and each layer that takes it, and a clone of the fields themselves (the NATS client among
+/// them) cost a measurable part of the ingress's CPU at thousands of requests a second
+/// (BENCHMARKS.md, issue 11).
+pub type AppState = Arc<Services>;
+
+pub struct Services {
     pub config: Arc<Config>,
     pub db: PgPool,
     pub nats: async_nats::Client,
@@ -184,7 +189,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
         db.clone(),
         Duration::from_secs(config.api_key_cache_ttl),
     ));
-    let state = AppState {
+    let state = Arc::new(Services {
         config: Arc::new(config),
         db,
         nats,
@@ -199,7 +204,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + '
         tasks,
         in_flight,
         rate_limiter,
-    };
+    });
     lifecycle::metrics::handle();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(queue::depth::run(state.js.clone(), state.config.topology.topology(), stopped.clone()));

@@ -4,6 +4,7 @@
 //! | metric | labels | what |
 //! | --- | --- | --- |
 //! | `cartwright_requests_total`, `cartwright_request_duration_seconds` | `method`, `outcome` | A2A requests by JSON-RPC method (`message/send`, `tasks/get`, `tasks/cancel`, `unknown`, or `-` when the envelope did not parse) and outcome (`ok` or the error's kind) |
+//! | `cartwright_record_duration_seconds` | | recording a task in PostgreSQL (a batched accept), from the request's submission to its row |
 //! | `cartwright_publish_duration_seconds` | `outcome` | publishing a task until its PubAck (`ok`, `error`) |
 //! | `cartwright_rate_limited_total` | `scope` | requests refused by a rate limit (`principal`, `ip`) |
 //! | `cartwright_shed_total` | `reason` | requests refused because the ingress was at capacity |
@@ -31,6 +32,11 @@ pub fn request(method: &'static str, outcome: &'static str, took: Duration) {
     metrics::counter!("cartwright_requests_total", "method" => method, "outcome" => outcome).increment(1);
     metrics::histogram!("cartwright_request_duration_seconds", "method" => method, "outcome" => outcome)
         .record(took.as_secs_f64());
+}
+
+/// One task recorded (or found already recorded), including its wait for a batch.
+pub fn record(took: Duration) {
+    metrics::histogram!("cartwright_record_duration_seconds").record(took.as_secs_f64());
 }
 
 /// One publish of a task, until its PubAck or failure.

@@ -47,11 +47,13 @@ pub async fn assign(mut request: Request, next: Next) -> axum::response::Respons
 pub fn span<B>(request: &axum::http::Request<B>) -> Span {
     let method = request.method();
     let path = request.uri().path();
+    // Set at creation rather than recorded after: every record of a field re-formats it.
+    let request_id = request.extensions().get::<RequestId>().map(|RequestId(id)| &**id);
     let span = tracing::info_span!(
         "request",
         %method,
         path,
-        request_id = Empty,
+        request_id,
         task_id = Empty,
         context_id = Empty,
         "otel.kind" = "server",
@@ -59,9 +61,6 @@ pub fn span<B>(request: &axum::http::Request<B>) -> Span {
         "http.response.status_code" = Empty,
         "otel.status_code" = Empty,
     );
-    if let Some(RequestId(id)) = request.extensions().get::<RequestId>() {
-        span.record("request_id", &**id);
-    }
     lifecycle::telemetry::set_parent_http(&span, request.headers());
     span
 }

@@ -43,8 +43,11 @@ impl TaskStore {
 
     /// Records a task (see `store::tasks::accept`).
     pub async fn accept(&self, task: NewTask) -> Result<Accepted, Error> {
+        let started = std::time::Instant::now();
         let accept = self.accepts.try_submit(task).map_err(|_| Error::Overloaded("task store queue"))?;
-        Ok(accept.await.ok_or(Error::Unavailable("database"))??)
+        let accepted = accept.await.ok_or(Error::Unavailable("database"))??;
+        crate::metrics::record(started.elapsed());
+        Ok(accepted)
     }
 
     /// The principal's task `id`, if it exists and belongs to them.

@@ -38,7 +38,8 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::filter::{filter_fn, FilterExt, LevelFilter};
-use tracing_subscriber::fmt::format::{JsonFields, Writer};
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::layer::SubscriberExt;
@@ -137,7 +138,7 @@ pub fn init(
     });
     let logs = tracing_subscriber::fmt::layer()
         .event_format(JsonLines)
-        .fmt_fields(JsonFields::new())
+        .fmt_fields(SpanFields)
         // Standard error: standard output is for what a command prints (a token, a key, a
         // listing), which scripts read.
         .with_writer(std::io::stderr)
@@ -349,7 +350,7 @@ where
                 let Some(formatted) = extensions.get::<FormattedFields<N>>() else {
                     continue;
                 };
-                if let Ok(Value::Object(own)) = serde_json::from_str::<Value>(formatted) {
+                if let Ok(Value::Object(own)) = serde_json::from_str::<Value>(&format!("{{{}}}", formatted.fields)) {
                     merged.extend(own.into_iter().filter(|(key, _)| !key.starts_with("otel.")));
                 }
             }
@@ -363,6 +364,40 @@ where
         }
         writeln!(writer, "}}")
     }
+}
+
+/// A span's fields as the members of a JSON object without its braces (`"a":1,"b":"x"`), as
+/// [`JsonLines`] reads them. A field recorded later is appended, not merged: tracing-subscriber's
+/// `JsonFields` parses and rewrites the whole object at each `record`, which cost a measurable
+/// part of the ingress's CPU with a request span recorded several times per request
+/// (BENCHMARKS.md, issue 11). A name recorded twice appears twice; the last one wins when the
+/// object is read.
+pub struct SpanFields;
+
+impl<'writer> FormatFields<'writer> for SpanFields {
+    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'writer>, fields: R) -> fmt::Result {
+        let mut map = Map::new();
+        fields.record(&mut Fields(&mut map));
+        write_members(&mut writer, &map, true)
+    }
+
+    fn add_fields(&self, current: &'writer mut FormattedFields<Self>, fields: &tracing::span::Record<'_>) -> fmt::Result {
+        let mut map = Map::new();
+        fields.record(&mut Fields(&mut map));
+        let first = current.fields.is_empty();
+        write_members(&mut current.as_writer(), &map, first)
+    }
+}
+
+/// Writes `map`'s members as `"key":value` pairs, with a leading comma unless `first`.
+fn write_members(writer: &mut Writer<'_>, map: &Map<String, Value>, mut first: bool) -> fmt::Result {
+    for (key, value) in map {
+        let key = serde_json::to_string(key).map_err(|_| fmt::Error)?;
+        let value = serde_json::to_string(value).map_err(|_| fmt::Error)?;
+        write!(writer, "{}{key}:{value}", if first { "" } else { "," })?;
+        first = false;
+    }
+    Ok(())
 }
 
 /// An event's fields as JSON values.

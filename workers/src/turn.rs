@@ -147,7 +147,7 @@ pub async fn apply(
                         settings,
                         now,
                         effects: &mut effects,
-                        checkout_id: Uuid::new_v4(),
+                        checkout_id: Uuid::now_v7(),
                     };
                     let (state, answer, name) = run(cx, &mut tx, env, stored.remove(&keys[i]).unwrap_or_default()).await?;
                     (state, answer, name, None)

@@ -29,7 +29,7 @@ pub async fn create(
     let (agent, key) = mutation_headers(&headers)?;
     let request: CheckoutRequest = parse_body(&body)?;
     let (capabilities, _) = agent.negotiate(&state).await?;
-    let checkout_id = Uuid::new_v4().to_string();
+    let checkout_id = Uuid::now_v7().to_string();
     let mutation = Mutation {
         principal: &principal,
         key,

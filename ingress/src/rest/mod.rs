@@ -83,7 +83,7 @@ pub async fn submit(state: &AppState, mutation: Mutation<'_>) -> Result<Response
         operation: operation.clone(),
     };
     let sealed = crate::a2a::credentials::seal(&state.keyring, &mut turn, &principal.0, &message_id);
-    let task_id = Uuid::new_v4();
+    let task_id = Uuid::now_v7();
     let subscription = state.watcher.subscribe(task_id);
     let first_change = subscription.changed();
     if let Some(payment) = operation.payment_mut() {
