@@ -136,6 +136,10 @@ async fn main() {
         conversations,
     }) = args.command
     {
+        if !(rate.is_finite() && rate > 0.0) || seconds == 0 {
+            eprintln!("--rate must be a positive number of requests per second and --seconds at least 1");
+            std::process::exit(2);
+        }
         let target = open_loop::Target {
             url,
             token,
