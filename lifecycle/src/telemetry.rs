@@ -36,7 +36,6 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
-use tracing_appender::non_blocking::WorkerGuard;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::filter::{filter_fn, FilterExt, LevelFilter};
 use tracing_subscriber::field::RecordFields;
@@ -84,11 +83,9 @@ impl TelemetryArgs {
 }
 
 /// The process's telemetry: [`Telemetry::shutdown`] exports the spans still buffered.
-#[must_use = "call shutdown() before the process exits, or the last spans and log lines are lost"]
+#[must_use = "call shutdown() before the process exits, or the last spans are lost"]
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
-    /// Writes the lines still queued when dropped (at the end of [`Telemetry::shutdown`]).
-    _logs: WorkerGuard,
 }
 
 impl Telemetry {
@@ -139,21 +136,12 @@ pub fn init(
                 filter_fn(|meta| !meta.target().starts_with("opentelemetry")).with_max_level_hint(LevelFilter::TRACE),
             ))
     });
-    // Standard error: standard output is for what a command prints (a token, a key, a listing),
-    // which scripts read. Lines are written by a thread of their own, in one write for all the
-    // lines queued at once: a request thread formats its line and goes on, never waiting for
-    // the write (a full pipe to a slow log reader used to stall it), and a busy process makes
-    // one write call per batch of lines rather than per line (BENCHMARKS.md, issue 11). With
-    // `LOG_QUEUE_LINES` lines queued, loggers wait for room (no line is dropped).
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .buffered_lines_limit(LOG_QUEUE_LINES)
-        .thread_name("log-writer")
-        .finish(std::io::BufWriter::new(std::io::stderr()));
     let logs = tracing_subscriber::fmt::layer()
         .event_format(JsonLines)
         .fmt_fields(SpanFields)
-        .with_writer(writer)
+        // Standard error: standard output is for what a command prints (a token, a key, a
+        // listing), which scripts read.
+        .with_writer(std::io::stderr)
         .with_filter(levels(filter));
     tracing_subscriber::registry()
         .with(logs)
@@ -163,11 +151,8 @@ pub fn init(
     if let Some(endpoint) = args.endpoint() {
         tracing::info!(endpoint, "exporting traces over OTLP/HTTP");
     }
-    Ok(Telemetry { provider, _logs: guard })
+    Ok(Telemetry { provider })
 }
-
-/// Log lines queued for the writer thread before loggers wait for it.
-const LOG_QUEUE_LINES: usize = 65_536;
 
 /// `LOG_LEVEL`'s events, and every span at `INFO` or above whatever `LOG_LEVEL` says (their
 /// fields are the ids on each line).
