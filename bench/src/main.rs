@@ -237,47 +237,19 @@ async fn main() {
         let stack = stack(0, &[], NATS_CONFIGS[1].1).await;
         rows.push(external(&stack, name, conversation, warmup, window).await);
     }
-    let mut later_turn = None;
-    for (name, first) in [("turn-cost/later", false), ("turn-cost/first", true)] {
-        if !(wanted("turn-cost/later") || wanted("turn-cost/first")) {
-            continue;
-        }
-        let stack = stack(2, &[], NATS_CONFIGS[0].1).await;
-        let what = if first {
-            "blocking add_to_checkout, each send a new conversation (its first turn)"
-        } else {
-            "blocking add_to_checkout, each lane one conversation (later turns)"
-        };
-        let (row, cost) = turn_cost(&stack, name, what, warmup, window, move |lane, i| {
-            let context = (!first).then(|| format!("cost-{lane}"));
-            let action = json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 1});
-            (testkit::client::action(action), context, i)
-        })
-        .await;
-        rows.push(with_cost_ratio(row, cost, &mut later_turn));
-    }
-    let mut action_search = None;
-    for (name, chat) in [("search/action", false), ("search/chat", true)] {
+    for pair in COST_PAIRS {
         // A pair runs whole (its ratio needs both rows) when either of its names is wanted.
-        if !(wanted("search/action") || wanted("search/chat")) {
+        if !pair.iter().any(|turn| wanted(turn.name())) {
             continue;
         }
-        let stack = stack(2, &[], NATS_CONFIGS[0].1).await;
-        let what = if chat {
-            "blocking chat text \"biscuits\" (offline agent: a catalog search), each lane one conversation"
-        } else {
-            "blocking search_shopping_catalog \"biscuits\" action, each lane one conversation"
-        };
-        let (row, cost) = turn_cost(&stack, name, what, warmup, window, move |lane, i| {
-            let parts = if chat {
-                json!([{"kind": "text", "text": "biscuits"}])
-            } else {
-                testkit::client::action(json!({"action": "search_shopping_catalog", "query": "biscuits"}))
-            };
-            (parts, Some(format!("search-{lane}")), i)
-        })
-        .await;
-        rows.push(with_cost_ratio(row, cost, &mut action_search));
+        let mut reference = None;
+        for turn in pair {
+            let stack = stack(2, &[], NATS_CONFIGS[0].1).await;
+            let (mut row, cost) = turn_cost(&stack, turn, warmup, window).await;
+            row.ratio = reference.map(|first: f64| cost / first.max(1e-9));
+            reference.get_or_insert(cost);
+            rows.push(row);
+        }
     }
     for (name, latency, lanes, nats_config) in [
         ("chat/2s", CHAT_CALL_MS, CHAT_CONVERSATIONS, NATS_CONFIGS[0].1),
@@ -535,19 +507,68 @@ async fn cpu_over(warmup: Duration, window: Duration) -> (cpu::Snapshot, cpu::Sn
     (before, cpu::Snapshot::now())
 }
 
-/// `COST_LANES` lanes of blocking sends, each `message(lane, i)` = (parts, contextId, i), and
-/// what a turn cost in CPU across the system's processes (ms per turn, returned and noted).
-async fn turn_cost<F>(stack: &Stack, name: &str, what: &str, warmup: Duration, window: Duration, message: F) -> (Row, f64)
-where
-    F: Fn(usize, u64) -> (serde_json::Value, Option<String>, u64) + Clone,
-{
+/// The turns whose costs are compared, in pairs: the second's ratio is its CPU per turn over
+/// the first's.
+const COST_PAIRS: [[CostTurn; 2]; 2] = [[CostTurn::Later, CostTurn::First], [CostTurn::ActionSearch, CostTurn::ChatSearch]];
+
+#[derive(Debug, Clone, Copy)]
+enum CostTurn {
+    /// A blocking add to a conversation that has had turns before.
+    Later,
+    /// A blocking add that starts a conversation.
+    First,
+    /// The `search_shopping_catalog` action.
+    ActionSearch,
+    /// The same search as chat text to the offline agent.
+    ChatSearch,
+}
+
+impl CostTurn {
+    fn name(self) -> &'static str {
+        match self {
+            CostTurn::Later => "turn-cost/later",
+            CostTurn::First => "turn-cost/first",
+            CostTurn::ActionSearch => "search/action",
+            CostTurn::ChatSearch => "search/chat",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            CostTurn::Later => "blocking add_to_checkout, each lane one conversation (later turns)",
+            CostTurn::First => "blocking add_to_checkout, each send a new conversation (its first turn)",
+            CostTurn::ActionSearch => "blocking search_shopping_catalog \"biscuits\" action, each lane one conversation",
+            CostTurn::ChatSearch => {
+                "blocking chat text \"biscuits\" (offline agent: a catalog search), each lane one conversation"
+            }
+        }
+    }
+
+    /// Lane `lane`'s message parts and contextId (none: a new conversation).
+    fn message(self, lane: usize) -> (serde_json::Value, Option<String>) {
+        let add = || testkit::client::action(json!({"action": "add_to_checkout", "product_id": "BISC-001", "quantity": 1}));
+        match self {
+            CostTurn::Later => (add(), Some(format!("cost-{lane}"))),
+            CostTurn::First => (add(), None),
+            CostTurn::ActionSearch => (
+                testkit::client::action(json!({"action": "search_shopping_catalog", "query": "biscuits"})),
+                Some(format!("search-{lane}")),
+            ),
+            CostTurn::ChatSearch => (json!([{"kind": "text", "text": "biscuits"}]), Some(format!("search-{lane}"))),
+        }
+    }
+}
+
+/// `COST_LANES` lanes of blocking sends of `turn`, and what a turn cost in CPU across the
+/// system's processes (ms per turn, returned and noted).
+async fn turn_cost(stack: &Stack, turn: CostTurn, warmup: Duration, window: Duration) -> (Row, f64) {
     let mut client = stack.client("bench-cost");
     client.http = http();
     let run = uuid::Uuid::new_v4().simple().to_string();
     let sends = load::run(COST_LANES, warmup, window, move |lane, i| {
-        let (client, message, run) = (client.clone(), message.clone(), run.clone());
+        let (client, run) = (client.clone(), run.clone());
         async move {
-            let (parts, context, i) = message(lane, i);
+            let (parts, context) = turn.message(lane);
             let message = testkit::client::message_with_id(&format!("{run}-{lane}-{i}"), parts, context.as_deref());
             let params = json!({"message": message, "configuration": {"blocking": true}});
             let (status, body) = client.rpc("message/send", params).await;
@@ -557,19 +578,10 @@ where
     let (sample, (before, after)) = tokio::join!(sends, cpu_over(warmup, window));
     let (cpu, per_turn) = after.per_unit_since(&before, sample.completed);
     let verdict = verify(stack).await;
-    let mut row = Row::new(name, &format!("{what}, {COST_LANES} at a time, 2 workers"), &sample, Some(verdict));
+    let what = format!("{}, {COST_LANES} at a time, 2 workers", turn.what());
+    let mut row = Row::new(turn.name(), &what, &sample, Some(verdict));
     row.notes = format!("CPU ms per turn {per_turn:.2} ({cpu})");
     (row, per_turn)
-}
-
-/// The first of a pair of cost rows sets the reference; the second's ratio is its cost per
-/// turn over the reference's.
-fn with_cost_ratio(mut row: Row, cost: f64, reference: &mut Option<f64>) -> Row {
-    match reference {
-        Some(first) => row.ratio = Some(cost / first.max(1e-9)),
-        None => *reference = Some(cost),
-    }
-    row
 }
 
 /// After a run: wait for every accepted task to finish, then check each conversation's tasks,

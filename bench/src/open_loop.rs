@@ -192,15 +192,20 @@ async fn connection(
     let mut stream: Option<TcpStream> = None;
     let mut buffer = Vec::with_capacity(4096);
     let mut n = c as u64;
+    let head = endpoint.head(&target);
     loop {
         let due_at = schedule.due(n);
         if due_at >= schedule.end {
             return outcomes;
         }
         tokio::time::sleep_until(due_at.into()).await;
-        let request = endpoint.request(&target, &body(&target, conversation, n));
-        let answer =
-            tokio::time::timeout(ANSWER_TIMEOUT, exchange(&endpoint, &mut stream, &mut buffer, &request)).await;
+        let body = body(&target, conversation, n);
+        let request = format!("{head}Content-Length: {}\r\n\r\n{body}", body.len());
+        let answer = tokio::time::timeout(
+            ANSWER_TIMEOUT,
+            exchange(&endpoint, &mut stream, &mut buffer, request.as_bytes()),
+        )
+        .await;
         let result = match answer {
             Ok(Ok(result)) => result,
             Ok(Err(_)) | Err(_) => {
@@ -298,18 +303,17 @@ impl Endpoint {
         Ok(Endpoint { authority, path })
     }
 
-    fn request(&self, target: &Target, body: &str) -> Vec<u8> {
+    /// The request line and the headers every request carries, up to `Content-Length`.
+    fn head(&self, target: &Target) -> String {
         format!(
             "POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n\
-             X-A2A-Extensions: {extension}\r\nUCP-Agent: profile=\"{profile}\"\r\nContent-Length: {length}\r\n\r\n{body}",
+             X-A2A-Extensions: {extension}\r\nUCP-Agent: profile=\"{profile}\"\r\n",
             path = self.path,
             host = self.authority,
             token = target.token,
             extension = testkit::client::EXTENSION_URI,
             profile = target.profile,
-            length = body.len(),
         )
-        .into_bytes()
     }
 }
 
@@ -384,15 +388,24 @@ mod tests {
         assert_eq!(parse_head(&response[..20]), None);
         let head_len = response.len() - 12;
         assert_eq!(parse_head(response), Some((head_len, 200, 11)));
-        assert_eq!(parse_head(b"HTTP/1.1 503 Service Unavailable\r\n\r\n"), Some((36, 503, 0)));
+        assert_eq!(
+            parse_head(b"HTTP/1.1 503 Service Unavailable\r\n\r\n"),
+            Some((36, 503, 0))
+        );
     }
 
     #[test]
     fn only_plain_http_urls_are_targets() {
         let endpoint = Endpoint::parse("http://127.0.0.1:10999/").expect("an http URL");
-        assert_eq!((endpoint.authority.as_str(), endpoint.path.as_str()), ("127.0.0.1:10999", "/"));
+        assert_eq!(
+            (endpoint.authority.as_str(), endpoint.path.as_str()),
+            ("127.0.0.1:10999", "/")
+        );
         let endpoint = Endpoint::parse("http://shop.example/a2a").expect("an http URL");
-        assert_eq!((endpoint.authority.as_str(), endpoint.path.as_str()), ("shop.example:80", "/a2a"));
+        assert_eq!(
+            (endpoint.authority.as_str(), endpoint.path.as_str()),
+            ("shop.example:80", "/a2a")
+        );
         assert!(Endpoint::parse("https://shop.example/").is_err());
     }
 
