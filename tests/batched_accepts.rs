@@ -19,7 +19,7 @@ fn task(principal: &str, context_id: &str, message_id: &str) -> NewTask {
         .expect("a message"),
         request_digest: message_id.as_bytes().to_vec(),
         sealed_credential: None,
-        capabilities: Vec::new(),
+        capabilities: Default::default(),
     }
 }
 

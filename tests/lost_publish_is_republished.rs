@@ -24,7 +24,7 @@ async fn task_recorded_but_never_published_is_applied_once() {
         request: serde_json::from_value(request).expect("a message"),
         request_digest: b"orphan".to_vec(),
         sealed_credential: None,
-        capabilities: Vec::new(),
+        capabilities: Default::default(),
     };
     let accepted = store::tasks::accept(&stack.db.pool, vec![task]).await;
     assert!(matches!(accepted.as_slice(), [Ok(Accepted::New(_))]));

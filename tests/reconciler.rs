@@ -43,7 +43,7 @@ async fn orphan(stack: &Stack) -> uuid::Uuid {
         request: serde_json::from_value(request).expect("a message"),
         request_digest: b"orphan".to_vec(),
         sealed_credential: None,
-        capabilities: Vec::new(),
+        capabilities: Default::default(),
     };
     let accepted = store::tasks::accept(&stack.db.pool, vec![task]).await;
     assert!(matches!(accepted.as_slice(), [Ok(Accepted::New(_))]));

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use schemas::action::Turn;
-use schemas::ucp::Capability;
+use schemas::capabilities::Capabilities;
 use schemas::{partition_of, TaskEnvelope, TaskState};
 use store::notify::{Change, Subscription};
 use store::tasks::TaskRow;
@@ -24,7 +24,7 @@ pub async fn publish_new(
     row: &TaskRow,
     mut turn: Turn,
     sealed: Option<&str>,
-    capabilities: Vec<Capability>,
+    capabilities: Capabilities,
 ) -> Result<(), Error> {
     turn.redact_secrets();
     if let (Some(sealed), Some(payment)) = (sealed, turn.payment_mut()) {

@@ -6,7 +6,8 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use schemas::a2a::PROTOCOL_VERSION;
-use schemas::merchant::{business_capabilities, Merchant};
+use schemas::capabilities::business_capabilities;
+use schemas::merchant::Merchant;
 use schemas::ucp::{EXTENSION_URI, VERSION};
 use serde_json::{json, Value};
 

@@ -8,7 +8,9 @@
 //! - [`rest`]: the UCP REST binding's operations as queued, and their responses.
 //! - [`agent`]: model replies, tool calls, session history and token usage.
 //! - [`dead_letter`]: dead-lettered messages: why, where from, which task; the DLQ names.
-//! - [`merchant`]: the merchant's name, currency, payment handlers and UCP capabilities.
+//! - [`merchant`]: the merchant's name, currency and payment handlers.
+//! - [`capabilities`]: the UCP capabilities this runtime implements, and those negotiated with a
+//!   client, stored and queued by name.
 //! - [`queue`]: the JetStream envelope, subjects, partition function and topology names.
 //! - [`state`]: task states, how each is entered and left.
 //! - [`redact`]: removes payment credentials from JSON, and card numbers from text, before
@@ -17,6 +19,7 @@
 pub mod a2a;
 pub mod action;
 pub mod agent;
+pub mod capabilities;
 pub mod dead_letter;
 pub mod merchant;
 pub mod queue;

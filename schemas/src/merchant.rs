@@ -1,10 +1,8 @@
 //! The merchant's own facts: name, currency, payment handlers (from `seed/merchant.json`,
-//! embedded at build time) and the UCP capabilities this runtime implements.
+//! embedded at build time).
 
 use serde::Deserialize;
 use serde_json::Value;
-
-use crate::ucp::{Capability, VERSION};
 
 /// The merchant as `seed/merchant.json` describes it.
 #[derive(Debug, Clone, Deserialize)]
@@ -45,28 +43,6 @@ impl Merchant {
         self.payment_handlers = offered;
         Ok(self)
     }
-}
-
-/// The UCP capabilities this runtime implements: checkout, with fulfillment, discounts and
-/// buyer consent extending it, and orders.
-pub fn business_capabilities() -> Vec<Capability> {
-    let capability = |name: &str, extends: Option<&str>| {
-        let short = name.rsplit('.').next().unwrap_or(name);
-        Capability {
-            name: name.to_owned(),
-            version: VERSION.to_owned(),
-            spec: Some(format!("https://ucp.dev/specs/shopping/{short}")),
-            schema: Some(format!("https://ucp.dev/schemas/shopping/{short}.json")),
-            extends: extends.map(str::to_owned),
-        }
-    };
-    vec![
-        capability("dev.ucp.shopping.checkout", None),
-        capability("dev.ucp.shopping.fulfillment", Some("dev.ucp.shopping.checkout")),
-        capability("dev.ucp.shopping.discount", Some("dev.ucp.shopping.checkout")),
-        capability("dev.ucp.shopping.buyer_consent", Some("dev.ucp.shopping.checkout")),
-        capability("dev.ucp.shopping.order", None),
-    ]
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::action::Turn;
-use crate::ucp::Capability;
+use crate::capabilities::Capabilities;
 
 /// The streams holding accepted tasks are `CARTWRIGHT_TASKS_<n>`; each holds the subjects of
 /// the partitions `p` with `p % streams == n`. Several streams let the server write (and
@@ -58,8 +58,8 @@ pub struct TaskEnvelope {
     pub seq: i64,
     pub message_id: String,
     pub turn: Turn,
-    /// Capabilities negotiated with the client's UCP profile.
-    pub capabilities: Vec<Capability>,
+    /// Capabilities negotiated with the client's UCP profile (queued by name).
+    pub capabilities: Capabilities,
     pub accepted_at: DateTime<Utc>,
 }
 

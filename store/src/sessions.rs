@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use schemas::agent::Exchange;
-use schemas::ucp::Capability;
+use schemas::capabilities::Capabilities;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 
@@ -17,7 +17,7 @@ use crate::Result;
 pub struct Session {
     /// The last exchanges, oldest first.
     pub history: Vec<Exchange>,
-    pub capabilities: Vec<Capability>,
+    pub capabilities: Capabilities,
 }
 
 /// The sessions of these conversations; a conversation without one is absent.
@@ -26,7 +26,7 @@ pub async fn load(conn: &mut PgConnection, keys: &[Key]) -> Result<HashMap<Key, 
         return Ok(HashMap::new());
     }
     let (principals, context_ids) = columns(keys);
-    type Row = (String, String, Json<Vec<Exchange>>, Json<Vec<Capability>>);
+    type Row = (String, String, Json<Vec<Exchange>>, Json<Capabilities>);
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT s.principal, s.context_id, s.history, s.capabilities
          FROM sessions s
@@ -49,7 +49,7 @@ pub async fn load(conn: &mut PgConnection, keys: &[Key]) -> Result<HashMap<Key, 
 pub struct Append<'a> {
     pub key: &'a Key,
     pub exchange: &'a Exchange,
-    pub capabilities: &'a [Capability],
+    pub capabilities: &'a Capabilities,
 }
 
 /// Appends each exchange to its session (creating it), keeping the last `keep` exchanges. One

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use schemas::a2a::{Artifact, Message};
 use schemas::action::parse_turn;
 use schemas::agent::Usage;
-use schemas::ucp::Capability;
+use schemas::capabilities::Capabilities;
 use schemas::{TaskEnvelope, TaskState};
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
@@ -36,7 +36,7 @@ pub struct TaskRow {
     /// The payment credential, sealed, until the task finishes.
     pub sealed_credential: Option<String>,
     /// Capabilities negotiated with the client's UCP profile at acceptance.
-    pub capabilities: Vec<Capability>,
+    pub capabilities: Capabilities,
     /// The agent's reply message, once the turn ran.
     pub reply: Option<Message>,
     pub artifacts: Vec<Artifact>,
@@ -64,7 +64,7 @@ impl<'r> sqlx::FromRow<'r, PgRow> for TaskRow {
             request: row.try_get::<Json<Message>, _>("request")?.0,
             request_digest: row.try_get("request_digest")?,
             sealed_credential: row.try_get("sealed_credential")?,
-            capabilities: row.try_get::<Json<Vec<Capability>>, _>("capabilities")?.0,
+            capabilities: row.try_get::<Json<Capabilities>, _>("capabilities")?.0,
             reply: row.try_get::<Option<Json<Message>>, _>("reply")?.map(|reply| reply.0),
             artifacts: row.try_get::<Json<Vec<Artifact>>, _>("artifacts")?.0,
             usage: row.try_get::<Option<Json<Usage>>, _>("usage")?.map(|usage| usage.0),
@@ -111,7 +111,7 @@ pub struct NewTask {
     pub request_digest: Vec<u8>,
     /// The payment credential, sealed by the ingress.
     pub sealed_credential: Option<String>,
-    pub capabilities: Vec<Capability>,
+    pub capabilities: Capabilities,
 }
 
 /// The outcome of [`accept`].

@@ -4,7 +4,7 @@
 
 use axum::http::HeaderMap;
 use schemas::rest::Platform;
-use schemas::ucp::Capability;
+use schemas::capabilities::Capabilities;
 
 use crate::error::Error;
 use crate::ucp::agent_header;
@@ -37,9 +37,9 @@ impl Agent {
     /// The capabilities negotiated with the platform's profile and what the checkout needs from
     /// it. A header whose profile is not an http(s) URL gets the business's capabilities and no
     /// order webhooks; a profile URL that is refused or cannot be fetched is a 400.
-    pub async fn negotiate(&self, state: &AppState) -> Result<(Vec<Capability>, Platform), Error> {
+    pub async fn negotiate(&self, state: &AppState) -> Result<(Capabilities, Platform), Error> {
         let Some(url) = &self.profile else {
-            return Ok((schemas::merchant::business_capabilities(), Platform::default()));
+            return Ok((Capabilities::all(), Platform::default()));
         };
         let negotiated = state.profiles.negotiate(url, None).await?;
         Ok((

@@ -61,7 +61,7 @@ pub struct Mutation<'a> {
     pub path: String,
     pub body: &'a [u8],
     pub operation: Operation,
-    pub capabilities: Vec<schemas::ucp::Capability>,
+    pub capabilities: schemas::capabilities::Capabilities,
 }
 
 /// Records and publishes the mutation (or finds the one this key recorded before) and answers

@@ -79,7 +79,7 @@ pub async fn simulate_shipping(
         path: format!("/testing/simulate-shipping/{id}"),
         body: &body,
         operation: Operation::ShipOrder { order_id: id },
-        capabilities: Vec::new(),
+        capabilities: Default::default(),
     };
     submit(&state, mutation).await
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moka::future::Cache;
-use schemas::merchant::business_capabilities;
+use schemas::capabilities::{business_capabilities, Capabilities};
 use schemas::ucp::{Capability, VERSION};
 use serde::Deserialize;
 
@@ -58,7 +58,8 @@ const ORDER_CAPABILITY: &str = "dev.ucp.shopping.order";
 #[derive(Debug)]
 struct Profile {
     version: String,
-    capabilities: Vec<Capability>,
+    /// Ours that the profile also lists (same name and version), found once per fetch.
+    capabilities: Capabilities,
     /// `dev.ucp.shopping.order`'s `config.webhook_url`, if the allow-list permits it.
     webhook_url: Option<String>,
 }
@@ -67,7 +68,7 @@ struct Profile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Negotiated {
     /// Ours that the client also has (same name and version).
-    pub capabilities: Vec<Capability>,
+    pub capabilities: Capabilities,
     /// Where the client wants order events.
     pub webhook_url: Option<String>,
 }
@@ -130,18 +131,8 @@ impl Profiles {
             reason,
         })?;
         check_version(&profile.version)?;
-        let ours = business_capabilities();
-        let capabilities = ours
-            .into_iter()
-            .filter(|mine| {
-                profile
-                    .capabilities
-                    .iter()
-                    .any(|theirs| theirs.name == mine.name && theirs.version == mine.version)
-            })
-            .collect();
         Ok(Negotiated {
-            capabilities,
+            capabilities: profile.capabilities.clone(),
             webhook_url: profile.webhook_url.clone(),
         })
     }
@@ -205,9 +196,16 @@ async fn fetch(http: &reqwest::Client, url: reqwest::Url, allowlist: &Allowlist)
             }
             permitted
         });
+    let theirs: Vec<Capability> = document.ucp.capabilities.into_iter().map(|c| c.capability).collect();
+    let capabilities = business_capabilities()
+        .iter()
+        .filter(|mine| theirs.iter().any(|c| c.name == mine.name && c.version == mine.version))
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
     Ok(Profile {
         version: document.ucp.version,
-        capabilities: document.ucp.capabilities.into_iter().map(|c| c.capability).collect(),
+        capabilities,
         webhook_url,
     })
 }
