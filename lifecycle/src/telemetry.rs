@@ -20,7 +20,7 @@
 //! `LOG_LEVEL=warn`.
 
 use std::collections::HashMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,7 +33,6 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -318,7 +317,8 @@ pub fn request_id() -> Option<Arc<str>> {
     REQUEST_ID.try_with(Arc::clone).ok()
 }
 
-/// One JSON object per event (see the module's documentation).
+/// One JSON object per event (see the module's documentation), written straight into the
+/// line: no JSON values are built and no span's fields are parsed again (BENCHMARKS.md, issue 11).
 pub struct JsonLines;
 
 impl<S, N> FormatEvent<S, N> for JsonLines
@@ -328,118 +328,276 @@ where
 {
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
         let meta = event.metadata();
-        let mut timestamp = String::new();
-        SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
-        let mut fields = Map::new();
-        event.record(&mut Fields(&mut fields));
-        let json = |value: &Value| serde_json::to_string(value).map_err(|_| fmt::Error);
-        write!(
-            writer,
-            "{{\"timestamp\":{},\"level\":{},\"fields\":{},\"target\":{}",
-            json(&Value::String(timestamp))?,
-            json(&Value::String(meta.level().as_str().to_owned()))?,
-            json(&Value::Object(fields))?,
-            json(&Value::String(meta.target().to_owned()))?,
-        )?;
+        let mut line = String::with_capacity(512);
+        line.push_str("{\"timestamp\":\"");
+        SystemTime.format_time(&mut Writer::new(&mut line))?;
+        line.push_str("\",\"level\":\"");
+        line.push_str(meta.level().as_str());
+        line.push_str("\",\"fields\":{");
+        event.record(&mut Members::event(&mut line));
+        line.push_str("},\"target\":");
+        push_string(&mut line, meta.target());
         if let Some(scope) = ctx.event_scope() {
-            let mut merged = Map::new();
-            let mut name = "";
-            for span in scope.from_root() {
-                name = span.name();
-                let extensions = span.extensions();
-                let Some(formatted) = extensions.get::<FormattedFields<N>>() else {
-                    continue;
-                };
-                if let Ok(Value::Object(own)) = serde_json::from_str::<Value>(&format!("{{{}}}", formatted.fields)) {
-                    merged.extend(own.into_iter().filter(|(key, _)| !key.starts_with("otel.")));
+            let spans: Vec<_> = scope.from_root().collect();
+            let extensions: Vec<_> = spans.iter().map(|span| span.extensions()).collect();
+            // Outermost first; a name seen again keeps its first place and takes the inner value.
+            let mut merged: Vec<(&str, &str)> = Vec::new();
+            for fields in extensions.iter().filter_map(|e| e.get::<FormattedFields<N>>()) {
+                for member in fields.fields.split('\n').filter(|m| !m.is_empty()) {
+                    let key = member_key(member);
+                    if key == "name" {
+                        continue;
+                    }
+                    match merged.iter_mut().find(|(k, _)| *k == key) {
+                        Some(slot) => slot.1 = member,
+                        None => merged.push((key, member)),
+                    }
                 }
             }
-            merged.insert("name".to_owned(), Value::String(name.to_owned()));
-            write!(writer, ",\"span\":{}", json(&Value::Object(merged))?)?;
+            line.push_str(",\"span\":{");
+            for (_, member) in &merged {
+                line.push_str(member);
+                line.push(',');
+            }
+            line.push_str("\"name\":");
+            push_string(&mut line, spans.last().map_or("", |span| span.name()));
+            line.push('}');
             let cx = opentelemetry::Context::current();
             let span_context = cx.span().span_context().clone();
             if span_context.is_valid() {
-                write!(writer, ",\"trace_id\":\"{}\"", span_context.trace_id())?;
+                write!(line, ",\"trace_id\":\"{}\"", span_context.trace_id())?;
             }
         }
-        writeln!(writer, "}}")
+        line.push_str("}\n");
+        writer.write_str(&line)
     }
 }
 
-/// A span's fields as the members of a JSON object without its braces (`"a":1,"b":"x"`), as
-/// [`JsonLines`] reads them. A field recorded later is appended, not merged: tracing-subscriber's
-/// `JsonFields` parses and rewrites the whole object at each `record`, which cost a measurable
-/// part of the ingress's CPU with a request span recorded several times per request
-/// (BENCHMARKS.md, issue 11). A name recorded twice appears twice; the last one wins when the
-/// object is read.
+/// A span's fields as JSON object members (`"a":1`), one per line, as [`JsonLines`] reads them;
+/// `otel.*` fields (the span's OpenTelemetry name, kind and status) are left out.
+/// A field recorded later is appended, not merged: tracing-subscriber's `JsonFields` parses and
+/// rewrites the whole object at each `record`, which cost a measurable part of the ingress's
+/// CPU with a request span recorded several times per request (BENCHMARKS.md, issue 11). A
+/// name recorded twice appears twice; [`JsonLines`] writes the last.
 pub struct SpanFields;
 
 impl<'writer> FormatFields<'writer> for SpanFields {
     fn format_fields<R: RecordFields>(&self, mut writer: Writer<'writer>, fields: R) -> fmt::Result {
-        let mut map = Map::new();
-        fields.record(&mut Fields(&mut map));
-        write_members(&mut writer, &map, true)
+        let mut members = String::new();
+        fields.record(&mut Members::span(&mut members));
+        writer.write_str(&members)
     }
 
     fn add_fields(&self, current: &'writer mut FormattedFields<Self>, fields: &tracing::span::Record<'_>) -> fmt::Result {
-        let mut map = Map::new();
-        fields.record(&mut Fields(&mut map));
         let first = current.fields.is_empty();
-        write_members(&mut current.as_writer(), &map, first)
+        let mut members = Members::span(&mut current.fields);
+        members.first = first;
+        fields.record(&mut members);
+        Ok(())
     }
 }
 
-/// Writes `map`'s members as `"key":value` pairs, with a leading comma unless `first`.
-fn write_members(writer: &mut Writer<'_>, map: &Map<String, Value>, mut first: bool) -> fmt::Result {
-    for (key, value) in map {
-        let key = serde_json::to_string(key).map_err(|_| fmt::Error)?;
-        let value = serde_json::to_string(value).map_err(|_| fmt::Error)?;
-        write!(writer, "{}{key}:{value}", if first { "" } else { "," })?;
-        first = false;
-    }
-    Ok(())
+/// The key of a member [`Members`] wrote (`"key":value`; keys are field names, never escaped).
+fn member_key(member: &str) -> &str {
+    member
+        .strip_prefix('"')
+        .and_then(|rest| rest.split_once("\":"))
+        .map_or("", |(key, _)| key)
 }
 
-/// An event's fields as JSON values.
-struct Fields<'a>(&'a mut Map<String, Value>);
+/// Writes fields as JSON object members (`"key":value`) into a line, `separator` between them.
+struct Members<'a> {
+    out: &'a mut String,
+    separator: char,
+    first: bool,
+    /// A span's fields: `otel.*` ones are skipped.
+    span: bool,
+}
 
-impl Fields<'_> {
-    fn put(&mut self, field: &Field, value: Value) {
+impl<'a> Members<'a> {
+    /// An event's fields, comma-separated.
+    fn event(out: &'a mut String) -> Members<'a> {
+        Members {
+            out,
+            separator: ',',
+            first: true,
+            span: false,
+        }
+    }
+
+    /// A span's fields, one per line.
+    fn span(out: &'a mut String) -> Members<'a> {
+        Members {
+            out,
+            separator: '\n',
+            first: true,
+            span: true,
+        }
+    }
+
+    /// Starts a member (the separator after the first, and the key) and returns where its value
+    /// goes; `None` for a field that is skipped.
+    fn key(&mut self, field: &Field) -> Option<&mut String> {
         let name = field.name();
-        self.0.insert(name.strip_prefix("r#").unwrap_or(name).to_owned(), value);
+        if self.span && name.starts_with("otel.") {
+            return None;
+        }
+        if !self.first {
+            self.out.push(self.separator);
+        }
+        self.first = false;
+        push_string(self.out, name.strip_prefix("r#").unwrap_or(name));
+        self.out.push(':');
+        Some(self.out)
     }
 }
 
-impl Visit for Fields<'_> {
+impl Visit for Members<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(
-            field,
-            serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number),
-        );
+        if let Some(out) = self.key(field) {
+            if value.is_finite() {
+                let _ = write!(out, "{value}");
+            } else {
+                out.push_str("null");
+            }
+        }
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, value.into());
+        if let Some(out) = self.key(field) {
+            let _ = write!(out, "{value}");
+        }
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, value.into());
+        if let Some(out) = self.key(field) {
+            let _ = write!(out, "{value}");
+        }
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, value.into());
+        if let Some(out) = self.key(field) {
+            out.push_str(if value { "true" } else { "false" });
+        }
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field, value.into());
+        if let Some(out) = self.key(field) {
+            push_string(out, value);
+        }
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.put(field, value.to_string().into());
+        if let Some(out) = self.key(field) {
+            out.push('"');
+            let _ = write!(Escaped(out), "{value}");
+            out.push('"');
+        }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.put(field, format!("{value:?}").into());
+        if let Some(out) = self.key(field) {
+            out.push('"');
+            let _ = write!(Escaped(out), "{value:?}");
+            out.push('"');
+        }
+    }
+}
+
+/// `value` as a JSON string.
+fn push_string(out: &mut String, value: &str) {
+    out.push('"');
+    let _ = Escaped(out).write_str(value);
+    out.push('"');
+}
+
+/// Escapes what is written to it for the inside of a JSON string.
+struct Escaped<'a>(&'a mut String);
+
+impl fmt::Write for Escaped<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let mut rest = text;
+        while let Some(at) = rest.find(|c: char| c == '"' || c == '\\' || c < ' ') {
+            self.0.push_str(&rest[..at]);
+            let c = rest[at..].chars().next().unwrap_or(' ');
+            match c {
+                '"' => self.0.push_str("\\\""),
+                '\\' => self.0.push_str("\\\\"),
+                '\n' => self.0.push_str("\\n"),
+                '\r' => self.0.push_str("\\r"),
+                '\t' => self.0.push_str("\\t"),
+                c => write!(self.0, "\\u{:04x}", c as u32)?,
+            }
+            rest = &rest[at + c.len_utf8()..];
+        }
+        self.0.push_str(rest);
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a subscriber with [`JsonLines`] wrote while `log` ran, one parsed line per event.
+    fn lines_of(log: impl FnOnce()) -> Vec<serde_json::Value> {
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let written = buffer.clone();
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .event_format(JsonLines)
+                .fmt_fields(SpanFields)
+                .with_writer(move || written.clone()),
+        );
+        tracing::subscriber::with_default(subscriber, log);
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect()
+    }
+
+    #[test]
+    fn lines_carry_the_event_and_the_merged_span_fields() {
+        let lines = lines_of(|| {
+            let outer = tracing::info_span!("request", request_id = "r-1", task_id = tracing::field::Empty, name = "x");
+            let _outer = outer.enter();
+            outer.record("task_id", "t-1");
+            outer.record("task_id", "t-2");
+            let inner = tracing::info_span!("turn", request_id = "r-2", "otel.kind" = "server", attempt = 3u64);
+            let _inner = inner.enter();
+            let odd = "quote \" backslash \\ newline \n tab \t bell \u{7} é";
+            tracing::warn!(seq = 7i64, ratio = 0.5, nan = f64::NAN, ok = true, text = odd, "said {}", odd);
+        });
+        assert_eq!(lines.len(), 1);
+        let line = &lines[0];
+        let odd = "quote \" backslash \\ newline \n tab \t bell \u{7} é";
+        assert_eq!(line["level"], "WARN");
+        assert_eq!(line["fields"]["message"], format!("said {odd}"));
+        assert_eq!(line["fields"]["text"], odd);
+        assert_eq!(line["fields"]["seq"], 7);
+        assert_eq!(line["fields"]["ratio"], 0.5);
+        assert_eq!(line["fields"]["nan"], serde_json::Value::Null);
+        assert_eq!(line["fields"]["ok"], true);
+        assert_eq!(line["target"], module_path!());
+        assert_eq!(line["span"]["request_id"], "r-2", "the inner span's field wins");
+        assert_eq!(line["span"]["task_id"], "t-2", "the last record wins");
+        assert_eq!(line["span"]["attempt"], 3);
+        assert_eq!(line["span"]["name"], "turn", "the innermost span's name");
+        assert!(line["span"].get("otel.kind").is_none(), "{line}");
+        assert!(line.get("trace_id").is_none());
+    }
+
+    #[test]
+    fn a_line_outside_spans_has_no_span() {
+        let lines = lines_of(|| tracing::info!(path = "/", "hello"));
+        assert_eq!(lines[0]["fields"], serde_json::json!({"message": "hello", "path": "/"}));
+        assert!(lines[0].get("span").is_none());
+    }
 
     #[test]
     fn request_ids_are_short_visible_ascii() {

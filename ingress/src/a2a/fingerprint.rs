@@ -12,44 +12,17 @@ pub fn of(message: &Message) -> Vec<u8> {
     let mut message = message.clone();
     message.redact_secrets();
     let value = serde_json::to_value(&message).unwrap_or(Value::Null);
-    Sha256::digest(canonical(&value).as_bytes()).to_vec()
+    let mut hasher = Sha256::new();
+    // Written straight into the hash: no canonical string is built (BENCHMARKS.md, issue 11).
+    let _ = serde_json::to_writer(&mut hasher, &value);
+    hasher.finalize().to_vec()
 }
 
-/// The canonical JSON of a value: object keys sorted, no whitespace.
+/// The canonical JSON of a value: object keys sorted, no whitespace. serde_json's objects keep
+/// their keys sorted (its `preserve_order` feature is off in this workspace, which
+/// `canonical_json_sorts_keys_at_every_level` checks), so this is its compact form.
 pub fn canonical(value: &Value) -> String {
-    let mut canonical = String::new();
-    write_canonical(value, &mut canonical);
-    canonical
-}
-
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (key, inner)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                write_canonical(inner, out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, inner) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(inner, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
-    }
+    value.to_string()
 }
 
 #[cfg(test)]
@@ -82,5 +55,18 @@ mod tests {
                     "credential":{"type":"token","token":token}}}}]}))
         };
         assert_eq!(of(&pay("tok_1")), of(&pay("tok_2")));
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        let value: Value = serde_json::from_str(r#"{"b":1,"a":{"z":[{"y":1,"x":"\u00e9\n"}],"c":null}}"#).unwrap();
+        assert_eq!(canonical(&value), r#"{"a":{"c":null,"z":[{"x":"é\n","y":1}]},"b":1}"#);
+    }
+
+    #[test]
+    fn fingerprints_are_the_digest_of_the_canonical_json() {
+        let m = message(json!({"role":"user","kind":"message","messageId":"m","parts":[{"kind":"text","text":"hi"}]}));
+        let expected = Sha256::digest(canonical(&serde_json::to_value(&m).unwrap()).as_bytes()).to_vec();
+        assert_eq!(of(&m), expected);
     }
 }

@@ -61,11 +61,27 @@ struct Answer<'a> {
     result: &'a RawValue,
 }
 
-/// A request that passed the JSON-RPC envelope checks.
-pub struct Request {
+/// A request that passed the JSON-RPC envelope checks. Its params stay unparsed until the
+/// method reads them into its own type: no JSON value tree is built for the whole request
+/// (BENCHMARKS.md, issue 11).
+pub struct Request<'a> {
     pub id: Value,
     pub method: Method,
-    pub params: Value,
+    /// `None` when the request has no params or `null`.
+    pub params: Option<&'a RawValue>,
+}
+
+/// The members of a JSON-RPC request, each left unparsed.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(default, borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    jsonrpc: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    method: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    params: Option<&'a RawValue>,
 }
 
 /// `POST /`: authenticate, read, check the envelope, dispatch, answer; counted in the request
@@ -77,7 +93,9 @@ pub async fn endpoint(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let started = std::time::Instant::now();
-    let (method, outcome) = answer(&state, &principal, &headers, body).await;
+    // Boxed: the answer's future is several kilobytes, and every layer around the handler would
+    // otherwise copy it when it boxes its own future (BENCHMARKS.md, issue 11).
+    let (method, outcome) = Box::pin(answer(&state, &principal, &headers, body)).await;
     let kind = outcome.as_ref().err().map_or("ok", |(_, error)| error.kind());
     crate::metrics::request(method, kind, started.elapsed());
     match outcome {
@@ -138,7 +156,7 @@ async fn dispatch(
     state: &AppState,
     principal: &Principal,
     headers: &HeaderMap,
-    request: Request,
+    request: Request<'_>,
 ) -> Result<Box<RawValue>, Error> {
     match request.method {
         Method::MessageSend => methods::message_send::handle(state, principal, headers, params(request.params)?).await,
@@ -164,34 +182,54 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), Error> {
 /// The deepest nesting of arrays and objects accepted in a request.
 pub const MAX_JSON_DEPTH: usize = 32;
 
-/// How deeply arrays and objects nest in `value` (a scalar is 0).
-fn depth(value: &Value) -> usize {
-    match value {
-        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
-        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
-        _ => 0,
+/// How deeply arrays and objects nest in the JSON text `json` (a scalar is 0), counted over its
+/// bytes: brackets inside strings do not count.
+fn depth(json: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &byte in json {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
     }
+    deepest
 }
 
 /// Checks the JSON-RPC 2.0 envelope. On failure returns the id to answer with (null when the
 /// request's own id is unusable).
-fn parse_envelope(body: &[u8]) -> Result<Request, (Value, Error)> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| (Value::Null, Error::Parse(e.to_string())))?;
-    if depth(&value) > MAX_JSON_DEPTH {
+fn parse_envelope(body: &[u8]) -> Result<Request<'_>, (Value, Error)> {
+    let document: &RawValue = serde_json::from_slice(body).map_err(|e| (Value::Null, Error::Parse(e.to_string())))?;
+    if depth(document.get().as_bytes()) > MAX_JSON_DEPTH {
         return Err((
             Value::Null,
             Error::InvalidRequest(format!("the request nests arrays and objects deeper than {MAX_JSON_DEPTH} levels")),
         ));
     }
-    let Value::Object(mut object) = value else {
-        let what = if value.is_array() {
+    if !document.get().starts_with('{') {
+        let what = if document.get().starts_with('[') {
             "batch requests are not supported"
         } else {
             "the request must be a JSON object"
         };
         return Err((Value::Null, Error::InvalidRequest(what.into())));
-    };
-    let id = match object.remove("id") {
+    }
+    let envelope: Envelope = serde_json::from_str(document.get())
+        .map_err(|e| (Value::Null, Error::InvalidRequest(format!("the request's members: {}", without_position(&e)))))?;
+    let id = match envelope.id.map(value_of) {
         Some(id @ (Value::String(_) | Value::Number(_))) => id,
         Some(Value::Null) | None => {
             return Err((
@@ -206,27 +244,44 @@ fn parse_envelope(body: &[u8]) -> Result<Request, (Value, Error)> {
             ))
         }
     };
-    if object.get("jsonrpc") != Some(&json!("2.0")) {
+    if envelope.jsonrpc.map(value_of) != Some(json!("2.0")) {
         return Err((id, Error::InvalidRequest("\"jsonrpc\" must be \"2.0\"".into())));
     }
-    let method = match object.remove("method") {
+    let method = match envelope.method.map(value_of) {
         Some(Value::String(method)) => Method::parse(&method),
         _ => return Err((id, Error::InvalidRequest("\"method\" must be a string".into()))),
     };
-    let params = object.remove("params").unwrap_or(Value::Null);
-    if !params.is_object() && !matches!(method, Method::Unknown(_)) {
+    let params = envelope.params.filter(|params| params.get() != "null");
+    if !params.is_some_and(|params| params.get().starts_with('{')) && !matches!(method, Method::Unknown(_)) {
         return Err((id, Error::InvalidParams("\"params\" must be an object".into())));
     }
     Ok(Request { id, method, params })
 }
 
+/// A member already checked to be JSON, as a value.
+fn value_of(raw: &RawValue) -> Value {
+    serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+}
+
 /// Deserialises params, naming the path of the first wrong field.
-fn params<T: DeserializeOwned>(params: Value) -> Result<T, Error> {
-    serde_path_to_error::deserialize(params).map_err(|e| {
+fn params<T: DeserializeOwned>(params: Option<&RawValue>) -> Result<T, Error> {
+    let text = params.map_or("null", RawValue::get);
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text)).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.inner().to_string();
+        let inner = without_position(e.inner());
         Error::InvalidParams(if path == "." { inner } else { format!("{path}: {inner}") })
     })
+}
+
+/// A JSON error's message without serde_json's " at line L column C" (positions in the params
+/// alone would mislead; the path says where).
+fn without_position(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    match message.strip_suffix(&suffix) {
+        Some(message) if error.line() > 0 => message.to_owned(),
+        _ => message,
+    }
 }
 
 #[cfg(test)]
@@ -249,6 +304,35 @@ mod tests {
         assert!(matches!(parse_envelope(deep.as_bytes()), Err((_, Error::InvalidRequest(m))) if m.contains("deeper")));
         let very_deep = "[".repeat(100_000);
         assert!(parse_envelope(very_deep.as_bytes()).is_err(), "no stack overflow");
+        let twice = br#"{"jsonrpc":"2.0","id":1,"id":2,"method":"tasks/get","params":{}}"#;
+        assert!(matches!(parse_envelope(twice), Err((_, Error::InvalidRequest(m))) if m.contains("duplicate field `id`")));
+        let null_params = br#"{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":null}"#;
+        assert!(matches!(parse_envelope(null_params), Err((_, Error::InvalidParams(_)))));
+        let list_params = br#"{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":[]}"#;
+        assert!(matches!(parse_envelope(list_params), Err((_, Error::InvalidParams(_)))));
+    }
+
+    #[test]
+    fn whitespace_and_brackets_in_strings_are_not_structure() {
+        let body = " \n{ \"jsonrpc\" : \"2.0\", \"id\" : \"a\" ,\"method\":\"tasks/get\", \"params\" :\t{\"id\": \"[[[{{\\\"\"} } \n";
+        let request = parse_envelope(body.as_bytes()).expect("valid");
+        assert_eq!(request.id, json!("a"));
+        assert_eq!(request.params.map(RawValue::get), Some("{\"id\": \"[[[{{\\\"\"}"));
+        assert_eq!(depth(br#"{"a":"[[[","b":[{"c":"]]"}]}"#), 3);
+        assert_eq!(depth(b"7"), 0);
+    }
+
+    #[test]
+    fn params_errors_name_the_path_without_a_position() {
+        let raw = RawValue::from_string(r#"{"id":5}"#.to_owned()).unwrap();
+        #[derive(Debug, serde::Deserialize)]
+        struct P {
+            id: String,
+        }
+        let ok = RawValue::from_string(r#"{"id":"t"}"#.to_owned()).unwrap();
+        assert_eq!(params::<P>(Some(&ok)).unwrap().id, "t");
+        let error = params::<P>(Some(&raw)).unwrap_err();
+        assert!(matches!(&error, Error::InvalidParams(m) if m == "id: invalid type: integer `5`, expected a string"), "{error:?}");
     }
 
     /// A bounded fuzz run over the envelope parser (`PROPTEST_CASES` raises it): any bytes get

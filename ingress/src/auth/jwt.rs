@@ -3,21 +3,36 @@
 //! `AUTH_JWKS_URL`. `exp` and `sub` are required, `nbf` is honoured, `iss` and `aud` are
 //! enforced when configured, with `AUTH_JWT_LEEWAY` seconds of clock skew. The principal is
 //! `sub`.
+//!
+//! A token that verified is remembered (by its whole text) for [`VERIFIED_TTL`] or until it
+//! expires, whichever comes first, so a client sending the same token with every request is not
+//! verified again each time: the signature check and the two JSON documents were a tenth of the
+//! ingress's instructions per request (BENCHMARKS.md, issue 11). A key withdrawn from the JWKS
+//! stops a remembered token at most [`VERIFIED_TTL`] later.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use moka::future::Cache;
 use serde::{Deserialize, Serialize};
 
 use super::jwks::{Jwks, KeyError};
 use super::{Identity, Principal};
 use crate::error::Error;
 
+/// The longest a verified token is remembered.
+pub const VERIFIED_TTL: Duration = Duration::from_secs(60);
+/// The most tokens remembered; the least used go first.
+const VERIFIED_CAPACITY: u64 = 100_000;
+
 /// What a verified token says (its `exp`, `nbf`, `iss` and `aud` are checked by validation).
 #[derive(Debug, Deserialize)]
 struct Claims {
     sub: Option<String>,
+    /// Required by validation, which names it when it is missing.
+    exp: Option<u64>,
     /// The caller's roles; [`super::ADMIN_ROLE`] grants the admin API. Anything but a list of
     /// strings grants nothing.
     #[serde(default)]
@@ -54,6 +69,24 @@ pub struct JwtVerifier {
     algorithm: Algorithm,
     validation: Validation,
     keys: Keys,
+    /// Tokens that verified, with who they name, until [`Verified::until`].
+    verified: Cache<String, Verified>,
+}
+
+/// A token that verified: who it names, and until when it may be taken without verifying.
+#[derive(Debug, Clone)]
+struct Verified {
+    identity: Identity,
+    until: Instant,
+}
+
+/// Each remembered token lives until its own [`Verified::until`].
+struct UntilExpiry;
+
+impl moka::Expiry<String, Verified> for UntilExpiry {
+    fn expire_after_create(&self, _token: &String, verified: &Verified, created_at: Instant) -> Option<Duration> {
+        Some(verified.until.saturating_duration_since(created_at))
+    }
 }
 
 impl JwtVerifier {
@@ -78,11 +111,35 @@ impl JwtVerifier {
             algorithm: rules.algorithm,
             validation,
             keys,
+            verified: Cache::builder()
+                .max_capacity(VERIFIED_CAPACITY)
+                .expire_after(UntilExpiry)
+                .build(),
         }
     }
 
     /// The principal a bearer token names, if the token is valid.
     pub async fn verify(&self, token: &str) -> Result<Identity, Error> {
+        if let Some(verified) = self.verified.get(token).await {
+            if verified.until > Instant::now() {
+                return Ok(verified.identity);
+            }
+        }
+        let (identity, exp) = self.check(token).await?;
+        // Remembered until the token expires (with the leeway validation allows), at most
+        // VERIFIED_TTL.
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let left = Duration::from_secs(exp.saturating_add(self.validation.leeway)).saturating_sub(now);
+        let verified = Verified {
+            identity: identity.clone(),
+            until: Instant::now() + left.min(VERIFIED_TTL),
+        };
+        self.verified.insert(token.to_owned(), verified).await;
+        Ok(identity)
+    }
+
+    /// Verifies a token: the principal it names and its `exp`.
+    async fn check(&self, token: &str) -> Result<(Identity, u64), Error> {
         let invalid = || Error::Unauthenticated("the token is invalid".into());
         let header = decode_header(token).map_err(|_| invalid())?;
         if header.alg != self.algorithm {
@@ -117,10 +174,11 @@ impl JwtVerifier {
             .claims
             .sub
             .ok_or_else(|| Error::Unauthenticated("the token lacks the required claim sub".into()))?;
-        Ok(Identity {
+        let identity = Identity {
             principal: Principal::new(sub)?,
             admin,
-        })
+        };
+        Ok((identity, data.claims.exp.unwrap_or_default()))
     }
 
     /// A token for `subject` valid for `ttl_secs`, with the admin role if `admin` (HS256 only: other keys are the identity
@@ -129,8 +187,8 @@ impl JwtVerifier {
         let Keys::Secret { encoding, .. } = &self.keys else {
             return Err("tokens can be minted only with AUTH_JWT_ALGORITHM=HS256 (the identity provider mints the others)".into());
         };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
         let claims = Minted {
@@ -157,11 +215,15 @@ mod tests {
     use super::*;
 
     fn verifier(secret: &[u8], issuer: Option<&str>) -> JwtVerifier {
+        verifier_with_leeway(secret, issuer, 5)
+    }
+
+    fn verifier_with_leeway(secret: &[u8], issuer: Option<&str>, leeway_secs: u64) -> JwtVerifier {
         let rules = Rules {
             algorithm: Algorithm::HS256,
             issuer: issuer.map(str::to_owned),
             audience: None,
-            leeway_secs: 5,
+            leeway_secs,
         };
         JwtVerifier::new(rules, Keys::secret(secret))
     }
@@ -184,5 +246,31 @@ mod tests {
         let keys = verifier(b"0123456789abcdef0123456789abcdef", Some("https://idp.example"));
         let token = keys.mint("alice", 60, false).unwrap();
         assert!(matches!(keys.verify(&token).await, Err(Error::Unauthenticated(m)) if m.contains("iss")));
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_still_expires() {
+        let keys = verifier_with_leeway(b"0123456789abcdef0123456789abcdef", None, 0);
+        let token = keys.mint("alice", 1, false).unwrap();
+        assert_eq!(keys.verify(&token).await.unwrap().principal, Principal("alice".into()));
+        assert_eq!(keys.verify(&token).await.unwrap().principal, Principal("alice".into()), "remembered");
+        // The token's exp is a whole second at most 1 s away: wait until the clock passes it.
+        let exp = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 1;
+        while SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() <= exp {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(matches!(keys.verify(&token).await, Err(Error::Unauthenticated(m)) if m.contains("expired")));
+    }
+
+    #[tokio::test]
+    async fn a_token_is_remembered_only_once_it_verified() {
+        let keys = verifier(b"0123456789abcdef0123456789abcdef", None);
+        let token = keys.mint("alice", 60, false).unwrap();
+        let (body, signature) = token.rsplit_once('.').unwrap();
+        let forged = format!("{body}.{}", signature.chars().rev().collect::<String>());
+        assert!(keys.verify(&forged).await.is_err());
+        assert!(keys.verify(&forged).await.is_err(), "a failure is not remembered as a success");
+        assert!(keys.verify(&token).await.is_ok());
+        assert!(keys.verify(&forged).await.is_err(), "another token's success is not this one's");
     }
 }

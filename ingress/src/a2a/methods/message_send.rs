@@ -110,7 +110,8 @@ pub async fn handle(
         Accepted::Existing(row) => (row, true),
     };
     crate::request_id::record_task(&row.id, &row.context_id);
-    tracing::info!(task_id = %row.id, context_id = %row.context_id, seq = row.seq, resent, "task accepted");
+    // The span already carries task_id and context_id (record_task).
+    tracing::info!(seq = row.seq, resent, "task accepted");
     if resent {
         pipeline::republish(state, &row).await?;
     } else {
