@@ -24,8 +24,9 @@ use crate::error::Error;
 
 /// The longest a verified token is remembered.
 pub const VERIFIED_TTL: Duration = Duration::from_secs(60);
-/// The most tokens remembered; the least used go first.
-const VERIFIED_CAPACITY: u64 = 100_000;
+/// The most bytes of tokens remembered (the least used go first): 16 MiB, some 20,000 tokens of
+/// a typical size.
+const VERIFIED_BYTES: u64 = 16 * 1024 * 1024;
 
 /// What a verified token says (its `exp`, `nbf`, `iss` and `aud` are checked by validation).
 #[derive(Debug, Deserialize)]
@@ -112,7 +113,8 @@ impl JwtVerifier {
             validation,
             keys,
             verified: Cache::builder()
-                .max_capacity(VERIFIED_CAPACITY)
+                .max_capacity(VERIFIED_BYTES)
+                .weigher(|token: &String, _| u32::try_from(token.len()).unwrap_or(u32::MAX))
                 .expire_after(UntilExpiry)
                 .build(),
         }
