@@ -389,10 +389,7 @@ impl<'writer> FormatFields<'writer> for SpanFields {
     }
 
     fn add_fields(&self, current: &'writer mut FormattedFields<Self>, fields: &tracing::span::Record<'_>) -> fmt::Result {
-        let first = current.fields.is_empty();
-        let mut members = Members::span(&mut current.fields);
-        members.first = first;
-        fields.record(&mut members);
+        fields.record(&mut Members::span(&mut current.fields));
         Ok(())
     }
 }
@@ -425,12 +422,12 @@ impl<'a> Members<'a> {
         }
     }
 
-    /// A span's fields, one per line.
+    /// A span's fields, one per line, after those `out` already holds.
     fn span(out: &'a mut String) -> Members<'a> {
         Members {
+            first: out.is_empty(),
             out,
             separator: '\n',
-            first: true,
             span: true,
         }
     }

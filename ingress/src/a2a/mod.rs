@@ -212,23 +212,29 @@ fn depth(json: &[u8]) -> usize {
 /// Checks the JSON-RPC 2.0 envelope. On failure returns the id to answer with (null when the
 /// request's own id is unusable).
 fn parse_envelope(body: &[u8]) -> Result<Request<'_>, (Value, Error)> {
-    let document: &RawValue = serde_json::from_slice(body).map_err(|e| (Value::Null, Error::Parse(e.to_string())))?;
-    if depth(document.get().as_bytes()) > MAX_JSON_DEPTH {
+    // One pass reads the members and checks the whole body is JSON.
+    let parsed = serde_json::from_slice::<Envelope>(body);
+    if let Err(error) = &parsed {
+        if error.classify() != serde_json::error::Category::Data {
+            return Err((Value::Null, Error::Parse(error.to_string())));
+        }
+    }
+    if depth(body) > MAX_JSON_DEPTH {
         return Err((
             Value::Null,
             Error::InvalidRequest(format!("the request nests arrays and objects deeper than {MAX_JSON_DEPTH} levels")),
         ));
     }
-    if !document.get().starts_with('{') {
-        let what = if document.get().starts_with('[') {
-            "batch requests are not supported"
-        } else {
-            "the request must be a JSON object"
-        };
-        return Err((Value::Null, Error::InvalidRequest(what.into())));
+    // (A struct also reads from a JSON array: the shape is checked on the text.)
+    match body.trim_ascii_start().first() {
+        Some(b'{') => {}
+        Some(b'[') => return Err((Value::Null, Error::InvalidRequest("batch requests are not supported".into()))),
+        _ => return Err((Value::Null, Error::InvalidRequest("the request must be a JSON object".into()))),
     }
-    let envelope: Envelope = serde_json::from_str(document.get())
-        .map_err(|e| (Value::Null, Error::InvalidRequest(format!("the request's members: {}", without_position(&e)))))?;
+    let envelope = parsed.map_err(|error| {
+        let what = format!("the request's members: {}", without_position(&error));
+        (Value::Null, Error::InvalidRequest(what))
+    })?;
     let id = match envelope.id.map(value_of) {
         Some(id @ (Value::String(_) | Value::Number(_))) => id,
         Some(Value::Null) | None => {
