@@ -14,8 +14,18 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 /// Opens a pool. `max_connections` is the caller's choice: PostgreSQL throughput on this kind
 /// of machine peaks around 8-16 busy connections and drops past 32 (see BENCHMARKS.md).
+///
+/// Every statement is planned for the tables as they are when it runs
+/// (`plan_cache_mode = force_custom_plan`). PostgreSQL otherwise may keep, after a prepared
+/// statement's fifth run, one generic plan for the connection's life: made while a new
+/// deployment's tables were empty, it reads all of `tasks` at every accept, and the cost grows
+/// with the table until autovacuum's first ANALYZE replans it. Planning costs about 12 µs per
+/// statement; the generic plans it replaces cost the benchmark up to twice PostgreSQL's CPU per
+/// request (BENCHMARKS.md, third session).
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
-    let options = PgConnectOptions::from_str(url)?.log_statements(tracing::log::LevelFilter::Trace);
+    let options = PgConnectOptions::from_str(url)?
+        .log_statements(tracing::log::LevelFilter::Trace)
+        .options([("plan_cache_mode", "force_custom_plan")]);
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(1)
