@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sqlx::migrate::Migration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection, PgPool};
 
 use crate::Result;
 
@@ -23,13 +23,16 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 /// statement; the generic plans it replaces cost the benchmark up to twice PostgreSQL's CPU per
 /// request (BENCHMARKS.md, third session).
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool> {
-    let options = PgConnectOptions::from_str(url)?
-        .log_statements(tracing::log::LevelFilter::Trace)
-        .options([("plan_cache_mode", "force_custom_plan")]);
+    let options = PgConnectOptions::from_str(url)?.log_statements(tracing::log::LevelFilter::Trace);
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(3))
+        // A statement rather than a startup parameter: a pooler in session mode (PgBouncer)
+        // refuses startup parameters it does not know.
+        .after_connect(|conn, _| {
+            Box::pin(async move { conn.execute("SET plan_cache_mode = force_custom_plan").await.map(drop) })
+        })
         // sqlx pings every connection before handing it out by default: a round trip per query
         // and 15 % of the ingress's CPU in the benchmark. A broken connection shows on use
         // instead, as an error callers already treat as "unavailable, retry".
