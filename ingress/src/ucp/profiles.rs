@@ -196,10 +196,14 @@ async fn fetch(http: &reqwest::Client, url: reqwest::Url, allowlist: &Allowlist)
             }
             permitted
         });
-    let theirs: Vec<Capability> = document.ucp.capabilities.into_iter().map(|c| c.capability).collect();
+    let theirs = &document.ucp.capabilities;
     let capabilities = business_capabilities()
         .iter()
-        .filter(|mine| theirs.iter().any(|c| c.name == mine.name && c.version == mine.version))
+        .filter(|mine| {
+            theirs
+                .iter()
+                .any(|c| c.capability.name == mine.name && c.capability.version == mine.version)
+        })
         .cloned()
         .collect::<Vec<_>>()
         .into();
